@@ -1,0 +1,137 @@
+"""Diffusion Playground: watch a diffusion model turn noise into a picture, step by step.
+
+    python app.py        # serves http://localhost:7860
+
+UI only: the layout, then the event wiring. Sampling lives in `pipelines/`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import gradio as gr
+import numpy as np
+
+from pipelines.frames import Frame, Throttle, image_grid
+from pipelines.loading import SCHEDULERS
+from pipelines.unconditional import (
+    DEFAULT_MODEL,
+    DEFAULT_SCHEDULER,
+    DEFAULT_STEPS,
+    MAX_BATCH_SIZE,
+    MAX_SEED,
+    generate_steps,
+)
+
+UNCONDITIONAL_MODELS = [
+    ("shapes-ddpm: embedded, 32×32 shapes, trained by this project", DEFAULT_MODEL),
+    ("google/ddpm-cifar10-32: hub, 32×32 CIFAR-10", "google/ddpm-cifar10-32"),
+    ("google/ddpm-cat-256: hub, 256×256 cats (slow on a CPU)", "google/ddpm-cat-256"),
+]
+RESULT_SCALE = 8  # the final grid is enlarged this much (nearest neighbour) so that a download is visible
+# Small images are enlarged by the browser: keep their pixels sharp instead of blurring them.
+CSS = ".pixelated img { image-rendering: pixelated; object-fit: contain; }"
+
+EXPLANATION = """
+**Forward process:** to train the model, Gaussian noise is added to real images step by step until only noise is left.
+**Reverse process:** generation runs that backwards. It starts from pure noise and at every step the model removes a
+little of it; the left image is the current noisy sample **x_t**. The right image is **x̂₀**, the model's guess at
+that step of the clean image it is heading for: blurry at first, sharp as t approaches 0.
+"""
+
+
+def whole_number(value: float | None, name: str) -> int:
+    if value is None or float(value) != int(value):
+        raise gr.Error(f"{name} must be a whole number; got {value}.")
+    return int(value)
+
+
+def frame_views(frame: Frame) -> tuple[np.ndarray, np.ndarray, str]:
+    """The x_t grid, the x̂0 grid and a status line for one frame."""
+    status = f"Step {frame.step} / {frame.total_steps} · t = {frame.timestep} · {frame.elapsed:.2f} s"
+    return image_grid(frame.noisy_sample), image_grid(frame.predicted_original), status
+
+
+def run_unconditional(
+    model: str, scheduler: str, steps: float, seed: float, random_seed: bool, batch_size: float
+) -> Iterator[tuple]:
+    """Stream the reverse process: x_t, x̂0, result, status, seed, replay slider, frames kept for replay."""
+    steps, batch_size = whole_number(steps, "Steps"), whole_number(batch_size, "Batch size")
+    seed = random.randint(0, MAX_SEED - MAX_BATCH_SIZE) if random_seed else whole_number(seed, "Seed")
+    frames: list[Frame] = []
+    throttle = Throttle()
+    try:
+        for frame in generate_steps(model=model, scheduler=scheduler, steps=steps, seed=seed, batch_size=batch_size):
+            frames.append(frame)
+            if throttle.ready(frame):
+                noisy, estimate, status = frame_views(frame)
+                yield noisy, estimate, gr.skip(), status, seed, gr.skip(), frames
+    except ValueError as error:  # settings or model the pipeline refused: tell the user why
+        raise gr.Error(str(error)) from error
+    seeds = f"seed {seed}" if batch_size == 1 else f"seeds {seed}–{seed + batch_size - 1}"
+    status = f"Done: {batch_size} image(s) in {frame.elapsed:.2f} s, {frame.total_steps} steps of {scheduler}, {seeds}."
+    result = image_grid(frame.predicted_original, scale=RESULT_SCALE)
+    replay = gr.Slider(minimum=1, maximum=len(frames), value=len(frames), visible=True)
+    noisy, estimate, _ = frame_views(frame)
+    yield noisy, estimate, result, status, seed, replay, frames
+
+
+def replay_step(step: float, frames: list[Frame]) -> tuple:
+    if not frames:
+        raise gr.Error("Generate first: the replay shows the steps of the last run.")
+    return frame_views(frames[min(max(int(step), 1), len(frames)) - 1])
+
+
+def stopped(frames: list[Frame]) -> str:
+    done = f" after step {frames[-1].step} of {frames[-1].total_steps}" if frames else ""
+    return f"Stopped{done}. The replay slider shows the steps that were streamed."
+
+
+with gr.Blocks(title="Diffusion Playground") as demo:
+    gr.Markdown("# Diffusion Playground\nWatch diffusion models generate images, one denoising step at a time.")
+    with gr.Tab("Unconditional", id="unconditional"):
+        gr.Markdown(EXPLANATION)
+        with gr.Row():
+            with gr.Column(scale=1):
+                model = gr.Dropdown(UNCONDITIONAL_MODELS, value=DEFAULT_MODEL, label="Model", allow_custom_value=True)
+                scheduler = gr.Dropdown(list(SCHEDULERS), value=DEFAULT_SCHEDULER, label="Scheduler")
+                steps = gr.Slider(1, 1000, value=DEFAULT_STEPS, step=1, label="Steps")
+                with gr.Row():
+                    seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED)
+                    random_seed = gr.Checkbox(False, label="Random seed")
+                batch_size = gr.Slider(1, MAX_BATCH_SIZE, value=4, step=1, label="Batch size")
+                with gr.Row():
+                    generate_button = gr.Button("Generate", variant="primary")
+                    stop_button = gr.Button("Stop", variant="stop")
+            with gr.Column(scale=2):
+                with gr.Row():
+                    noisy = gr.Image(label="x_t: noisy sample", format="png", height=256, elem_classes="pixelated")
+                    estimate = gr.Image(
+                        label="x̂₀: predicted clean image", format="png", height=256, elem_classes="pixelated"
+                    )
+                status = gr.Markdown(
+                    "Press **Generate** to start from pure noise.", label="Status", elem_id="unconditional-status"
+                )
+                replay = gr.Slider(0, 1, value=1, step=1, label="Replay: step", visible=False)
+                result = gr.Image(label="Result", format="png", height=320, elem_classes="pixelated")
+        frames = gr.State([])
+
+    run = generate_button.click(
+        run_unconditional,
+        inputs=[model, scheduler, steps, seed, random_seed, batch_size],
+        outputs=[noisy, estimate, result, status, seed, replay, frames],
+        api_name="unconditional",
+        show_progress="minimal",
+    )
+    stop_button.click(stopped, inputs=frames, outputs=status, cancels=[run], api_visibility="private")
+    replay.input(replay_step, inputs=[replay, frames], outputs=[noisy, estimate, status], api_visibility="private")
+
+
+def launch(**options) -> None:
+    """Serve the app; options go to `demo.launch` (tests pass a port and `prevent_thread_lock`)."""
+    demo.launch(css=CSS, **options)
+
+
+if __name__ == "__main__":
+    launch()

@@ -1,0 +1,119 @@
+"""Unconditional image generation: DDPMPipeline's loop, written out so that it yields every step.
+
+    from pipelines.unconditional import generate, generate_steps
+    for frame in generate_steps("shapes-ddpm", steps=25, seed=0):  # watch the reverse process
+        print(frame.step, frame.timestep)
+    images = generate("shapes-ddpm", seed=0).predicted_original  # or just the result
+
+Any diffusers folder or hub repository with a `UNet2DModel` and a scheduler works the
+same way: the embedded `shapes-ddpm`, `google/ddpm-cifar10-32`, `google/ddpm-cat-256`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Iterator
+
+import torch
+from diffusers import UNet2DModel
+from diffusers.utils.torch_utils import randn_tensor
+
+from pipelines.frames import Frame, to_uint8_images
+from pipelines.loading import load_pipeline, make_scheduler, max_steps
+
+DEFAULT_MODEL = "shapes-ddpm"
+DEFAULT_SCHEDULER = "DPM-Solver++"
+DEFAULT_STEPS = 25
+MAX_BATCH_SIZE = 8
+MAX_SEED = 2**32 - 1
+
+
+def predict_original(
+    noisy_sample: torch.Tensor, model_output: torch.Tensor, alpha_prod: torch.Tensor, prediction_type: str
+) -> torch.Tensor:
+    """x̂0 from x_t and the model's output, for schedulers that do not report it."""
+    if prediction_type == "epsilon":  # x_t = sqrt(a) x0 + sqrt(1-a) eps, solved for x0 (DDPM eq. 15)
+        return (noisy_sample - (1 - alpha_prod).sqrt() * model_output) / alpha_prod.sqrt()
+    if prediction_type == "v_prediction":  # x0 = sqrt(a) x_t - sqrt(1-a) v (Salimans & Ho 2022)
+        return alpha_prod.sqrt() * noisy_sample - (1 - alpha_prod).sqrt() * model_output
+    return model_output  # "sample": the model predicts x0 itself
+
+
+def check_settings(unet: UNet2DModel, steps: int, most_steps: int, seed: int, batch_size: int) -> None:
+    if not isinstance(unet, UNet2DModel):
+        raise ValueError(f"This tab needs an unconditional model (UNet2DModel); this one has {type(unet).__name__}.")
+    if not 1 <= steps <= most_steps:
+        raise ValueError(f"Steps must be between 1 and {most_steps} for this model and scheduler; got {steps}.")
+    if not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise ValueError(f"Batch size must be between 1 and {MAX_BATCH_SIZE}; got {batch_size}.")
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"Seed must be between 0 and {MAX_SEED}; got {seed}.")
+
+
+@torch.no_grad()
+def generate_steps(
+    model: str = DEFAULT_MODEL,
+    scheduler: str = DEFAULT_SCHEDULER,
+    steps: int = DEFAULT_STEPS,
+    seed: int = 0,
+    batch_size: int = 1,
+    generator: torch.Generator | list[torch.Generator] | None = None,
+) -> Iterator[Frame]:
+    """Sample `batch_size` images, yielding a Frame after every denoising step.
+
+    Image i of the batch is drawn with seed `seed + i`, so any image of a grid can be
+    made again alone. A `generator` given explicitly replaces the seeds (to reproduce
+    a plain diffusers pipeline call exactly).
+    """
+    shared = load_pipeline(model)
+    unet = shared.unet
+    check_settings(unet, steps, max_steps(scheduler, shared.scheduler.config), seed, batch_size)
+    noise_scheduler = make_scheduler(scheduler, shared.scheduler.config)  # per request: schedulers keep state
+    noise_scheduler.set_timesteps(steps, device=unet.device)
+    if generator is None:
+        generator = [torch.Generator().manual_seed(seed + index) for index in range(batch_size)]
+    # Only ancestral samplers draw noise in step(); pass the generator to those that take it.
+    step_kwargs = {"generator": generator} if "generator" in inspect.signature(noise_scheduler.step).parameters else {}
+    size = unet.config.sample_size
+    height, width = (size, size) if isinstance(size, int) else size
+    shape = (batch_size, unet.config.in_channels, height, width)
+    alphas_cumprod = noise_scheduler.alphas_cumprod.to(unet.device)
+    prediction_type = noise_scheduler.config.prediction_type
+
+    started = time.perf_counter()
+    # 1. start from pure noise x_T ~ N(0, I), scaled as the sampler expects (sigma_max for Euler-type samplers)
+    sample = randn_tensor(shape, generator=generator, device=unet.device, dtype=unet.dtype)
+    sample = sample * noise_scheduler.init_noise_sigma
+    timesteps = noise_scheduler.timesteps
+    for index, timestep in enumerate(timesteps):
+        # 2. predict the noise (or v, or x0) in x_t; the scaled input is x_t in DDPM's own parametrisation
+        noisy_sample = noise_scheduler.scale_model_input(sample, timestep)
+        model_output = unet(noisy_sample, timestep).sample
+        # 3. compute the previous sample: x_t -> x_t-1 (DDPM eq. 11, or the sampler's own update)
+        output = noise_scheduler.step(model_output, timestep, sample, **step_kwargs)
+        sample = output.prev_sample
+        # 4. the model's current estimate of the clean image x̂0; after the last step, the result itself
+        if index == len(timesteps) - 1:
+            predicted_original = sample
+        elif getattr(output, "pred_original_sample", None) is not None:
+            predicted_original = output.pred_original_sample
+        else:
+            alpha_prod = alphas_cumprod[int(round(float(timestep)))]
+            predicted_original = predict_original(noisy_sample, model_output, alpha_prod, prediction_type)
+        yield Frame(
+            step=index + 1,
+            total_steps=len(timesteps),
+            timestep=int(round(float(timestep))),
+            noisy_sample=to_uint8_images(noisy_sample),
+            predicted_original=to_uint8_images(predicted_original),
+            elapsed=time.perf_counter() - started,
+        )
+
+
+def generate(**settings) -> Frame:
+    """Run `generate_steps(**settings)` to its end; the last frame's `predicted_original` holds the images."""
+    frame = None
+    for frame in generate_steps(**settings):
+        pass
+    return frame

@@ -1,0 +1,39 @@
+"""pipelines/frames.py: uint8 conversion, grids, and the throttle that keeps streaming off the hot path."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from pipelines.frames import Frame, Throttle, image_grid, to_uint8_images
+
+
+def make_frame(step: int, total_steps: int = 10) -> Frame:
+    images = np.zeros((1, 4, 4, 3), dtype=np.uint8)
+    return Frame(step, total_steps, 1000 - step, images, images, elapsed=0.0)
+
+
+def test_to_uint8_images_maps_minus_one_to_black_and_one_to_white() -> None:
+    images = torch.tensor([-2.0, -1.0, 0.0, 1.0, 3.0]).view(1, 1, 1, 5).expand(2, 3, 1, 5)
+    converted = to_uint8_images(images)
+    assert converted.shape == (2, 1, 5, 3) and converted.dtype == np.uint8
+    assert converted[0, 0, :, 0].tolist() == [0, 0, 128, 255, 255]
+
+
+def test_image_grid_tiles_a_batch_near_square_and_enlarges() -> None:
+    images = np.stack([np.full((2, 3, 3), value, dtype=np.uint8) for value in (10, 20, 30, 40, 50)])
+    grid = image_grid(images, gap=1)
+    assert grid.shape == (2 * 2 + 1, 3 * 3 + 2, 3)  # 5 images: 3 columns, 2 rows
+    assert grid[0, 0, 0] == 10 and grid[0, 4, 0] == 20 and grid[3, 0, 0] == 40 and grid[2, 0, 0] == 0
+    assert image_grid(images[:1], scale=4).shape == (8, 12, 3)
+
+
+def test_throttle_sends_at_most_one_frame_per_interval_and_always_the_last() -> None:
+    throttle = Throttle(interval=60.0)
+    sent = [throttle.ready(make_frame(step)) for step in range(1, 11)]
+    assert sent == [True] + [False] * 8 + [True]
+
+
+def test_throttle_sends_every_frame_of_a_slow_run() -> None:
+    throttle = Throttle(interval=0.0)
+    assert all(throttle.ready(make_frame(step)) for step in range(1, 11))
