@@ -37,12 +37,15 @@ def to_uint8_images(images: torch.Tensor) -> np.ndarray:
     return images.permute(0, 2, 3, 1).cpu().numpy()
 
 
+GAP_GREY = 96  # the lines between grid cells: visible against the black backgrounds of the shapes world
+
+
 def image_grid(images: np.ndarray, scale: int = 1, gap: int = 1) -> np.ndarray:
     """Tile a batch of uint8 images into one near-square grid, optionally enlarged with nearest neighbour."""
     count, height, width, channels = images.shape
     columns = math.ceil(math.sqrt(count))
     rows = math.ceil(count / columns)
-    grid = np.zeros((rows * (height + gap) - gap, columns * (width + gap) - gap, channels), dtype=np.uint8)
+    grid = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap, channels), GAP_GREY, dtype=np.uint8)
     for index, image in enumerate(images):
         top, left = (index // columns) * (height + gap), (index % columns) * (width + gap)
         grid[top : top + height, left : left + width] = image

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import time
+from collections import deque
 from collections.abc import Iterator
 
 import torch
@@ -113,7 +114,4 @@ def generate_steps(
 
 def generate(**settings) -> Frame:
     """Run `generate_steps(**settings)` to its end; the last frame's `predicted_original` holds the images."""
-    frame = None
-    for frame in generate_steps(**settings):
-        pass
-    return frame
+    return deque(generate_steps(**settings), maxlen=1)[0]  # keeps only the last frame in memory

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pipelines.frames import Frame, Throttle, image_grid, to_uint8_images
+from pipelines.frames import GAP_GREY, Frame, Throttle, image_grid, to_uint8_images
 
 
 def make_frame(step: int, total_steps: int = 10) -> Frame:
@@ -24,7 +24,7 @@ def test_image_grid_tiles_a_batch_near_square_and_enlarges() -> None:
     images = np.stack([np.full((2, 3, 3), value, dtype=np.uint8) for value in (10, 20, 30, 40, 50)])
     grid = image_grid(images, gap=1)
     assert grid.shape == (2 * 2 + 1, 3 * 3 + 2, 3)  # 5 images: 3 columns, 2 rows
-    assert grid[0, 0, 0] == 10 and grid[0, 4, 0] == 20 and grid[3, 0, 0] == 40 and grid[2, 0, 0] == 0
+    assert grid[0, 0, 0] == 10 and grid[0, 4, 0] == 20 and grid[3, 0, 0] == 40 and grid[2, 0, 0] == GAP_GREY
     assert image_grid(images[:1], scale=4).shape == (8, 12, 3)
 
 

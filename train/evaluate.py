@@ -3,6 +3,7 @@
     python -m train.evaluate --data --samples 500                  # sanity check: the data scores ~100% clean
     python -m train.evaluate --model assets/models/shapes-ddpm --samples 256 --scheduler DDIM --steps 25 --seed 0
     python -m train.evaluate ... --json artifacts/eval.json        # also write the figures as JSON
+    python -m train.evaluate --plain --steps 100 --batch-size 64   # plain DDPMPipeline, its own DDPM scheduler
 
 Each 32x32 image is parsed back into objects by `analyse` (pure numpy, ~2 ms an image): the lit
 pixels are split into connected components, and each component gets the nearest palette colour of
@@ -223,6 +224,23 @@ def sample_images(model: str, scheduler_name: str, steps: int, count: int, seed:
     return np.concatenate(batches)
 
 
+def sample_images_plain(model: str, steps: int, count: int, seed: int, batch_size: int) -> np.ndarray:
+    """`count` samples from plain diffusers: `DDPMPipeline.from_pretrained(model)` with its own (DDPM) scheduler."""
+    import torch
+    from diffusers import DDPMPipeline
+
+    pipeline = DDPMPipeline.from_pretrained(model)
+    pipeline.set_progress_bar_config(disable=True)
+    batches = []
+    for start in range(0, count, batch_size):
+        generator = [
+            torch.Generator().manual_seed(seed + start + index) for index in range(min(batch_size, count - start))
+        ]
+        output = pipeline(batch_size=len(generator), generator=generator, num_inference_steps=steps, output_type="np")
+        batches.append(np.round(output.images * 255).astype(np.uint8))
+    return np.concatenate(batches)
+
+
 def markdown_table(figures: dict) -> str:
     rows = ["| figure | value |", "| --- | --- |"]
     for name, value in figures.items():
@@ -241,6 +259,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=8, help="at most pipelines.unconditional.MAX_BATCH_SIZE")
+    parser.add_argument("--plain", action="store_true", help="sample with plain DDPMPipeline (its DDPM scheduler)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads: one per core, never more")
     parser.add_argument("--json", help="where to write the figures as JSON")
     args = parser.parse_args()
@@ -255,9 +274,13 @@ def main() -> None:
         # Loaded here with plain diffusers to fail early on a bad path and to record what was scored.
         pipeline = DDPMPipeline.from_pretrained(args.model)
         parameters = sum(parameter.numel() for parameter in pipeline.unet.parameters())
-        setup = {"source": args.model, "parameters": parameters, "scheduler": args.scheduler, "steps": args.steps}
+        scheduler = "DDPMPipeline (DDPM)" if args.plain else args.scheduler
+        setup = {"source": args.model, "parameters": parameters, "scheduler": scheduler, "steps": args.steps}
         del pipeline
-        images = sample_images(args.model, args.scheduler, args.steps, args.samples, args.seed, args.batch_size)
+        if args.plain:
+            images = sample_images_plain(args.model, args.steps, args.samples, args.seed, args.batch_size)
+        else:
+            images = sample_images(args.model, args.scheduler, args.steps, args.samples, args.seed, args.batch_size)
     figures = {**setup, "seed": args.seed, **score(images)}
     print(markdown_table(figures))
     if args.json:
