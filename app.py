@@ -29,6 +29,7 @@ UNCONDITIONAL_MODELS = [
     ("google/ddpm-cifar10-32: hub, 32×32 CIFAR-10", "google/ddpm-cifar10-32"),
     ("google/ddpm-cat-256: hub, 256×256 cats (slow on a CPU)", "google/ddpm-cat-256"),
 ]
+stop_requests: set[str] = set()  # sessions whose user pressed Stop; their run ends after its current step
 RESULT_SCALE = 8  # the final grid is enlarged this much (nearest neighbour) so that a download is visible
 # Small images are enlarged by the browser: keep their pixels sharp instead of blurring them.
 CSS = ".pixelated img { image-rendering: pixelated; object-fit: contain; }"
@@ -53,17 +54,34 @@ def frame_views(frame: Frame) -> tuple[np.ndarray, np.ndarray, str]:
     return image_grid(frame.noisy_sample), image_grid(frame.predicted_original), status
 
 
+def request_stop(request: gr.Request) -> None:
+    stop_requests.add(request.session_hash)
+
+
 def run_unconditional(
-    model: str, scheduler: str, steps: float, seed: float, random_seed: bool, batch_size: float
+    model: str,
+    scheduler: str,
+    steps: float,
+    seed: float,
+    random_seed: bool,
+    batch_size: float,
+    request: gr.Request | None = None,
 ) -> Iterator[tuple]:
     """Stream the reverse process: x_t, x̂0, result, status, seed, replay slider, frames kept for replay."""
     steps, batch_size = whole_number(steps, "Steps"), whole_number(batch_size, "Batch size")
     seed = random.randint(0, MAX_SEED - MAX_BATCH_SIZE) if random_seed else whole_number(seed, "Seed")
+    session = request.session_hash if request else None
+    stop_requests.discard(session)
     frames: list[Frame] = []
     throttle = Throttle()
     try:
         for frame in generate_steps(model=model, scheduler=scheduler, steps=steps, seed=seed, batch_size=batch_size):
             frames.append(frame)
+            if session in stop_requests:  # checked between steps: the run ends cleanly and keeps its frames
+                noisy, estimate, _ = frame_views(frame)
+                status = f"Stopped after step {frame.step} of {frame.total_steps}. The replay slider shows those steps."
+                yield noisy, estimate, gr.skip(), status, seed, replay_slider(frames), frames
+                return
             if throttle.ready(frame):
                 noisy, estimate, status = frame_views(frame)
                 yield noisy, estimate, gr.skip(), status, seed, gr.skip(), frames
@@ -72,20 +90,18 @@ def run_unconditional(
     seeds = f"seed {seed}" if batch_size == 1 else f"seeds {seed}–{seed + batch_size - 1}"
     status = f"Done: {batch_size} image(s) in {frame.elapsed:.2f} s, {frame.total_steps} steps of {scheduler}, {seeds}."
     result = image_grid(frame.predicted_original, scale=RESULT_SCALE)
-    replay = gr.Slider(minimum=1, maximum=len(frames), value=len(frames), visible=True)
     noisy, estimate, _ = frame_views(frame)
-    yield noisy, estimate, result, status, seed, replay, frames
+    yield noisy, estimate, result, status, seed, replay_slider(frames), frames
+
+
+def replay_slider(frames: list[Frame]) -> gr.Slider:
+    return gr.Slider(minimum=1, maximum=len(frames), value=len(frames), visible=True)
 
 
 def replay_step(step: float, frames: list[Frame]) -> tuple:
     if not frames:
         raise gr.Error("Generate first: the replay shows the steps of the last run.")
     return frame_views(frames[min(max(int(step), 1), len(frames)) - 1])
-
-
-def stopped(frames: list[Frame]) -> str:
-    done = f" after step {frames[-1].step} of {frames[-1].total_steps}" if frames else ""
-    return f"Stopped{done}. The replay slider shows the steps that were streamed."
 
 
 with gr.Blocks(title="Diffusion Playground") as demo:
@@ -117,14 +133,14 @@ with gr.Blocks(title="Diffusion Playground") as demo:
                 result = gr.Image(label="Result", format="png", height=320, elem_classes="pixelated")
         frames = gr.State([])
 
-    run = generate_button.click(
+    generate_button.click(
         run_unconditional,
         inputs=[model, scheduler, steps, seed, random_seed, batch_size],
         outputs=[noisy, estimate, result, status, seed, replay, frames],
         api_name="unconditional",
         show_progress="minimal",
     )
-    stop_button.click(stopped, inputs=frames, outputs=status, cancels=[run], api_visibility="private")
+    stop_button.click(request_stop, queue=False, api_visibility="private")
     replay.input(replay_step, inputs=[replay, frames], outputs=[noisy, estimate, status], api_visibility="private")
 
 

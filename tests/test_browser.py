@@ -62,3 +62,24 @@ def test_bad_model_shows_an_error_and_the_page_keeps_working(app_url: str, brows
     page.get_by_role("button", name="Generate").click()
     page.wait_for_selector("#unconditional-status:has-text('Done')", timeout=60_000)
     page.close()
+
+
+def test_stop_ends_the_run_with_a_message_and_generate_works_again(app_url: str, browser) -> None:
+    page = browser.new_page()
+    page.goto(app_url)
+    page.get_by_label("number input for Steps").fill("1000")
+    page.get_by_label("number input for Steps").press("Enter")
+    page.get_by_role("button", name="Generate").click()
+    page.wait_for_selector("#unconditional-status:has-text('Step')", timeout=60_000)
+    page.get_by_role("button", name="Stop").click()
+    page.wait_for_selector("#unconditional-status:has-text('Stopped after step')", timeout=30_000)
+    stopped_at = page.locator("#unconditional-status").inner_text()
+    assert "of 1000" in stopped_at, stopped_at
+    page.get_by_label("number input for Steps").fill("5")
+    page.get_by_label("number input for Steps").press("Enter")
+    page.get_by_role("button", name="Generate").click()
+    try:
+        page.wait_for_selector("#unconditional-status:has-text('Done')", timeout=60_000)
+    finally:
+        page.screenshot(path=str(ARTIFACTS / "stopped.png"), full_page=True)
+    page.close()
