@@ -30,6 +30,7 @@ UNCONDITIONAL_MODELS = [
     ("google/ddpm-cat-256: hub, 256×256 cats (slow on a CPU)", "google/ddpm-cat-256"),
 ]
 stop_requests: set[str] = set()  # sessions whose user pressed Stop; their run ends after its current step
+FRAMES_KEPT_SECONDS = 1800  # a session's replay frames are dropped after 30 minutes without use
 RESULT_SCALE = 8  # the final grid is enlarged this much (nearest neighbour) so that a download is visible
 # Small images are enlarged by the browser: keep their pixels sharp instead of blurring them.
 CSS = ".pixelated img { image-rendering: pixelated; object-fit: contain; }"
@@ -131,7 +132,8 @@ with gr.Blocks(title="Diffusion Playground") as demo:
                 )
                 replay = gr.Slider(0, 1, value=1, step=1, label="Replay: step", visible=False)
                 result = gr.Image(label="Result", format="png", height=320, elem_classes="pixelated")
-        frames = gr.State([])
+        # Every step's frame, for the replay slider; up to ~50 MB for 1000 steps of 8 images, so freed when unused.
+        frames = gr.State([], time_to_live=FRAMES_KEPT_SECONDS)
 
     generate_button.click(
         run_unconditional,
