@@ -29,9 +29,9 @@ UNCONDITIONAL_MODELS = [
     ("google/ddpm-cifar10-32: hub, 32×32 CIFAR-10", "google/ddpm-cifar10-32"),
     ("google/ddpm-cat-256: hub, 256×256 cats (slow on a CPU)", "google/ddpm-cat-256"),
 ]
-stop_requests: set[str] = set()  # sessions whose user pressed Stop; their run ends after its current step
+stop_requests: set[str | None] = set()  # sessions whose user pressed Stop; their run ends after its current step
 FRAMES_KEPT_SECONDS = 1800  # a session's replay frames are dropped after 30 minutes without use
-RESULT_SCALE = 8  # the final grid is enlarged this much (nearest neighbour) so that a download is visible
+RESULT_SIZE = 256  # small results are enlarged (nearest neighbour) to about this many pixels, so a download is visible
 # Small images are enlarged by the browser: keep their pixels sharp instead of blurring them.
 CSS = ".pixelated img { image-rendering: pixelated; object-fit: contain; }"
 
@@ -44,7 +44,7 @@ that step of the clean image it is heading for: blurry at first, sharp as t appr
 
 
 def whole_number(value: float | None, name: str) -> int:
-    if value is None or float(value) != int(value):
+    if value is None or not np.isfinite(value) or float(value) != int(value):
         raise gr.Error(f"{name} must be a whole number; got {value}.")
     return int(value)
 
@@ -72,15 +72,18 @@ def run_unconditional(
     steps, batch_size = whole_number(steps, "Steps"), whole_number(batch_size, "Batch size")
     seed = random.randint(0, MAX_SEED - MAX_BATCH_SIZE) if random_seed else whole_number(seed, "Seed")
     session = request.session_hash if request else None
-    stop_requests.discard(session)
+    stop_requests.discard(session)  # a Stop pressed before this run is not meant for it
     frames: list[Frame] = []
     throttle = Throttle()
     try:
         for frame in generate_steps(model=model, scheduler=scheduler, steps=steps, seed=seed, batch_size=batch_size):
             frames.append(frame)
+            if frame.is_last:  # sent below with the result
+                break
             if session in stop_requests:  # checked between steps: the run ends cleanly and keeps its frames
-                noisy, estimate, _ = frame_views(frame)
                 status = f"Stopped after step {frame.step} of {frame.total_steps}. The replay slider shows those steps."
+                gr.Warning(status)
+                noisy, estimate, _ = frame_views(frame)
                 yield noisy, estimate, gr.skip(), status, seed, replay_slider(frames), frames
                 return
             if throttle.ready(frame):
@@ -88,9 +91,15 @@ def run_unconditional(
                 yield noisy, estimate, gr.skip(), status, seed, gr.skip(), frames
     except ValueError as error:  # settings or model the pipeline refused: tell the user why
         raise gr.Error(str(error)) from error
+    except Exception as error:  # anything else (out of memory, a broken model): say what, keep serving
+        raise gr.Error(f"Generation failed: {type(error).__name__}: {error}") from error
+    finally:
+        stop_requests.discard(session)
     seeds = f"seed {seed}" if batch_size == 1 else f"seeds {seed}–{seed + batch_size - 1}"
-    status = f"Done: {batch_size} image(s) in {frame.elapsed:.2f} s, {frame.total_steps} steps of {scheduler}, {seeds}."
-    result = image_grid(frame.predicted_original, scale=RESULT_SCALE)
+    calls = f" ({frame.total_steps} model calls)" if frame.total_steps != steps else ""
+    status = f"Done: {batch_size} image(s) in {frame.elapsed:.2f} s, {steps} steps of {scheduler}{calls}, {seeds}."
+    scale = max(1, RESULT_SIZE // frame.predicted_original.shape[1])
+    result = image_grid(frame.predicted_original, scale=scale)
     noisy, estimate, _ = frame_views(frame)
     yield noisy, estimate, result, status, seed, replay_slider(frames), frames
 
@@ -132,7 +141,8 @@ with gr.Blocks(title="Diffusion Playground") as demo:
                 )
                 replay = gr.Slider(0, 1, value=1, step=1, label="Replay: step", visible=False)
                 result = gr.Image(label="Result", format="png", height=320, elem_classes="pixelated")
-        # Every step's frame, for the replay slider; up to ~50 MB for 1000 steps of 8 images, so freed when unused.
+        # Every step's frame, for the replay slider (previews of at most 128 px: ~50 MB for 1000 steps of 8 32-px
+        # images, ~800 MB for 1000 steps of 8 256-px ones); dropped 30 minutes after the last run.
         frames = gr.State([], time_to_live=FRAMES_KEPT_SECONDS)
 
     generate_button.click(

@@ -70,9 +70,9 @@ def main() -> None:
 
     from app import run_unconditional
     from pipelines.loading import load_pipeline, make_scheduler
-    from pipelines.unconditional import DEFAULT_MODEL, generate_steps
+    from pipelines.unconditional import DEFAULT_MODEL, PIPELINE_CLASSES, generate_steps
 
-    shared = load_pipeline(DEFAULT_MODEL)
+    shared = load_pipeline(DEFAULT_MODEL, PIPELINE_CLASSES)
     rows = []
     for scheduler, steps, batch_size, pipeline_class in SETTINGS:
         repeats = max(1, args.repeats // 2) if steps >= 1000 else args.repeats

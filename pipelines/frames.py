@@ -31,9 +31,12 @@ class Frame:
         return self.step == self.total_steps
 
 
-def to_uint8_images(images: torch.Tensor) -> np.ndarray:
-    """(batch, 3, height, width) in [-1, 1] to (batch, height, width, 3) uint8."""
-    images = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+def to_uint8_images(images: torch.Tensor, max_size: int | None = None) -> np.ndarray:
+    """(batch, 1 or 3, height, width) in [-1, 1] to (batch, height, width, 3) uint8, shrunk to `max_size` if larger."""
+    images = images.detach().float()
+    if max_size is not None and max(images.shape[-2:]) > max_size:
+        images = torch.nn.functional.interpolate(images, scale_factor=max_size / max(images.shape[-2:]), mode="area")
+    images = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).expand(-1, 3, -1, -1)  # grey -> RGB
     return images.permute(0, 2, 3, 1).cpu().numpy()
 
 

@@ -55,18 +55,27 @@ def resolve_model(model: str) -> str:
 _loading = threading.Lock()  # two first requests for one model load it once
 
 
-def load_pipeline(model: str) -> DiffusionPipeline:
-    """The shared, cached pipeline of `model`; raises ValueError with the reason if it cannot be loaded."""
+def load_pipeline(model: str, pipeline_classes: tuple[str, ...]) -> DiffusionPipeline:
+    """The shared, cached pipeline of `model`, which must be one of `pipeline_classes` ("DDPMPipeline", ...).
+
+    Raises ValueError with the reason if it is not or cannot be loaded. The class is read from the
+    small model_index.json first, so that a model of another kind is never downloaded whole.
+    """
     if not isinstance(model, str) or not model.strip():
         raise ValueError("Choose a model: an embedded one, a Hugging Face hub id or a local diffusers folder.")
     with _loading:
-        return _load_cached(resolve_model(model.strip()))
+        return _load_cached(resolve_model(model.strip()), pipeline_classes)
 
 
 @lru_cache(maxsize=4)
-def _load_cached(model: str) -> DiffusionPipeline:
+def _load_cached(model: str, pipeline_classes: tuple[str, ...]) -> DiffusionPipeline:
     try:
+        class_name = DiffusionPipeline.load_config(model).get("_class_name")
+        if class_name not in pipeline_classes:
+            raise ValueError(f"Model '{model}' is a {class_name}; this tab takes a {' or '.join(pipeline_classes)}.")
         pipeline = DiffusionPipeline.from_pretrained(model)
+    except ValueError:
+        raise
     except Exception as error:  # any failure to load is the user's model choice, reported as such
         embedded = ", ".join(sorted(path.name for path in MODELS_DIR.iterdir() if path.is_dir()))
         reason = str(error).split(". ")[0][:300]
@@ -83,9 +92,9 @@ MULTISTEP_SOLVERS = ("DPM-Solver++", "DPM-Solver++ SDE", "UniPC", "DEIS")
 def max_steps(name: str, config: dict) -> int:
     """The most steps scheduler `name` can take on a model trained with `config`.
 
-    Every sampler can visit each training timestep once, except that diffusers' multistep
-    solvers index one sigma past the end when asked for all of them with "leading" or
-    "linspace" spacing: those stop one short.
+    Every sampler can visit each training timestep once, except diffusers' multistep solvers
+    with "leading" or "linspace" spacing: asked for all T timesteps they step past the end of
+    their sigmas (IndexError), so they stop one short.
     """
     steps = config["num_train_timesteps"]
     return steps - 1 if name in MULTISTEP_SOLVERS and config.get("timestep_spacing") != "trailing" else steps

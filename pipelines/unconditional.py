@@ -28,6 +28,8 @@ DEFAULT_SCHEDULER = "DPM-Solver++"
 DEFAULT_STEPS = 25
 MAX_BATCH_SIZE = 8
 MAX_SEED = 2**32 - 1
+PIPELINE_CLASSES = ("DDPMPipeline", "DDIMPipeline")  # repositories of an unconditional UNet2DModel and a scheduler
+PREVIEW_SIZE = 128  # frames of larger images are shrunk to this many pixels: cheap to send and to keep for replay
 
 
 def predict_original(
@@ -42,8 +44,8 @@ def predict_original(
 
 
 def check_settings(unet: UNet2DModel, steps: int, most_steps: int, seed: int, batch_size: int) -> None:
-    if not isinstance(unet, UNet2DModel):
-        raise ValueError(f"This tab needs an unconditional model (UNet2DModel); this one has {type(unet).__name__}.")
+    if not isinstance(unet, UNet2DModel) or unet.config.in_channels not in (1, 3):
+        raise ValueError("This tab needs an unconditional UNet2DModel of 1 (grey) or 3 (RGB) channels.")
     if not 1 <= steps <= most_steps:
         raise ValueError(f"Steps must be between 1 and {most_steps} for this model and scheduler; got {steps}.")
     if not 1 <= batch_size <= MAX_BATCH_SIZE:
@@ -67,7 +69,7 @@ def generate_steps(
     made again alone. A `generator` given explicitly replaces the seeds (to reproduce
     a plain diffusers pipeline call exactly).
     """
-    shared = load_pipeline(model)
+    shared = load_pipeline(model, PIPELINE_CLASSES)
     unet = shared.unet
     check_settings(unet, steps, max_steps(scheduler, shared.scheduler.config), seed, batch_size)
     noise_scheduler = make_scheduler(scheduler, shared.scheduler.config)  # per request: schedulers keep state
@@ -95,7 +97,8 @@ def generate_steps(
         output = noise_scheduler.step(model_output, timestep, sample, **step_kwargs)
         sample = output.prev_sample
         # 4. the model's current estimate of the clean image x̂0; after the last step, the result itself
-        if index == len(timesteps) - 1:
+        is_last = index == len(timesteps) - 1
+        if is_last:
             predicted_original = sample
         elif getattr(output, "pred_original_sample", None) is not None:
             predicted_original = output.pred_original_sample
@@ -106,8 +109,8 @@ def generate_steps(
             step=index + 1,
             total_steps=len(timesteps),
             timestep=int(round(float(timestep))),
-            noisy_sample=to_uint8_images(noisy_sample),
-            predicted_original=to_uint8_images(predicted_original),
+            noisy_sample=to_uint8_images(noisy_sample, max_size=PREVIEW_SIZE),
+            predicted_original=to_uint8_images(predicted_original, max_size=None if is_last else PREVIEW_SIZE),
             elapsed=time.perf_counter() - started,
         )
 

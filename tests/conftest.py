@@ -25,16 +25,15 @@ CHROMIUM_FLAGS = [
 ]
 
 
-@pytest.fixture(scope="session")
-def tiny_ddpm(tmp_path_factory: pytest.TempPathFactory) -> str:
+def save_tiny_ddpm(path: Path, channels: int = 3, **scheduler_config) -> str:
     """A randomly initialised 8x8 DDPM pipeline saved as a diffusers folder; returns its path."""
     from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
 
     torch.manual_seed(0)
     unet = UNet2DModel(
         sample_size=8,
-        in_channels=3,
-        out_channels=3,
+        in_channels=channels,
+        out_channels=channels,
         layers_per_block=1,
         block_out_channels=(8, 16),
         down_block_types=("DownBlock2D", "AttnDownBlock2D"),
@@ -42,9 +41,27 @@ def tiny_ddpm(tmp_path_factory: pytest.TempPathFactory) -> str:
         norm_num_groups=4,
         attention_head_dim=8,
     )
-    path = tmp_path_factory.mktemp("tiny-ddpm")
-    DDPMPipeline(unet=unet, scheduler=DDPMScheduler(num_train_timesteps=100)).save_pretrained(path)
+    DDPMPipeline(unet=unet, scheduler=DDPMScheduler(**scheduler_config)).save_pretrained(path)
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_ddpm(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """epsilon-prediction, linear schedule, 100 timesteps, "leading" spacing: diffusers' defaults."""
+    return save_tiny_ddpm(tmp_path_factory.mktemp("tiny-ddpm"), num_train_timesteps=100)
+
+
+@pytest.fixture(scope="session")
+def tiny_shapes_ddpm(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The embedded model's scheduler settings on a tiny random UNet."""
+    from train.train_unconditional import build_scheduler
+
+    return save_tiny_ddpm(tmp_path_factory.mktemp("tiny-shapes-ddpm"), **build_scheduler().config)
+
+
+@pytest.fixture(scope="session")
+def tiny_grey_ddpm(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return save_tiny_ddpm(tmp_path_factory.mktemp("tiny-grey-ddpm"), channels=1, num_train_timesteps=100)
 
 
 def _free_port() -> int:

@@ -9,8 +9,9 @@ import pytest
 import torch
 from diffusers import DDIMPipeline, DDPMPipeline, DDPMScheduler
 
+from pipelines import unconditional
 from pipelines.loading import SCHEDULERS, load_pipeline, make_scheduler, max_steps
-from pipelines.unconditional import generate, generate_steps, predict_original
+from pipelines.unconditional import PIPELINE_CLASSES, generate, generate_steps, predict_original
 
 
 def diffusers_images(pipeline, seed: int, steps: int, batch_size: int, **options) -> np.ndarray:
@@ -26,7 +27,7 @@ def diffusers_images(pipeline, seed: int, steps: int, batch_size: int, **options
 
 @pytest.mark.parametrize("name, pipeline_class", [("DDPM", DDPMPipeline), ("DDIM", DDIMPipeline)])
 def test_same_images_as_the_plain_diffusers_pipeline(tiny_ddpm: str, name: str, pipeline_class) -> None:
-    shared = load_pipeline(tiny_ddpm)
+    shared = load_pipeline(tiny_ddpm, PIPELINE_CLASSES)
     pipeline = pipeline_class(unet=shared.unet, scheduler=make_scheduler(name, shared.scheduler.config))
     expected = diffusers_images(pipeline, seed=3, steps=10, batch_size=2)
     frame = generate(
@@ -116,8 +117,41 @@ def test_bad_settings_say_what_is_allowed(tiny_ddpm: str, settings: dict, messag
 
 
 def test_multistep_solvers_stop_one_short_with_leading_spacing(tiny_ddpm: str) -> None:
-    config = load_pipeline(tiny_ddpm).scheduler.config
+    config = load_pipeline(tiny_ddpm, PIPELINE_CLASSES).scheduler.config
     assert config.timestep_spacing == "leading"
     assert max_steps("DPM-Solver++", config) == 99 and max_steps("DDPM", config) == 100
     assert generate(model=tiny_ddpm, scheduler="DPM-Solver++", steps=99).step == 99
     assert generate(model=tiny_ddpm, scheduler="DDPM", steps=100).step == 100
+
+
+@pytest.mark.parametrize("scheduler", list(SCHEDULERS))
+def test_first_x0_estimate_agrees_across_schedulers_on_a_v_prediction_model(
+    tiny_shapes_ddpm: str, scheduler: str
+) -> None:
+    """The app's own model kind (v-prediction, cosine, trailing): every sampler starts at t = T-1 from the same
+    noise (Euler-type ones scaled by sigma_max and back), so its first x̂0 must be DDIM's, whether the scheduler
+    reports it or the wrapper computes it."""
+    first = next(generate_steps(model=tiny_shapes_ddpm, scheduler=scheduler, steps=5, seed=4, batch_size=2))
+    reference = next(generate_steps(model=tiny_shapes_ddpm, scheduler="DDIM", steps=5, seed=4, batch_size=2))
+    assert first.timestep == reference.timestep == 999
+    assert np.abs(first.predicted_original.astype(int) - reference.predicted_original).max() <= 2
+    assert np.abs(first.noisy_sample.astype(int) - reference.noisy_sample).max() <= 2
+
+
+def test_a_model_of_another_kind_is_refused_before_it_is_loaded(tmp_path) -> None:
+    (tmp_path / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
+    with pytest.raises(ValueError, match="is a StableDiffusionPipeline; this tab takes a DDPMPipeline or DDIMPipeline"):
+        generate(model=str(tmp_path))
+
+
+def test_large_images_stream_as_previews_and_end_full_size(tiny_ddpm: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(unconditional, "PREVIEW_SIZE", 4)
+    frames = list(generate_steps(model=tiny_ddpm, scheduler="DDIM", steps=3, batch_size=2))
+    assert all(frame.noisy_sample.shape == (2, 4, 4, 3) for frame in frames)
+    assert [frame.predicted_original.shape[1] for frame in frames] == [4, 4, 8]
+
+
+def test_grey_models_stream_rgb_frames(tiny_grey_ddpm: str) -> None:
+    frame = generate(model=tiny_grey_ddpm, scheduler="DDIM", steps=2)
+    assert frame.predicted_original.shape == (1, 8, 8, 3)
+    assert np.array_equal(frame.predicted_original[..., 0], frame.predicted_original[..., 2])
