@@ -4,6 +4,7 @@
     python -m train.evaluate --model assets/models/shapes-ddpm --samples 256 --scheduler DDIM --steps 25 --seed 0
     python -m train.evaluate ... --json artifacts/eval.json        # also write the figures as JSON
     python -m train.evaluate --plain --steps 100 --batch-size 64   # plain DDPMPipeline, its own DDPM scheduler
+    python -m train.evaluate --compare                              # one row per sampler: ~5 minutes on 2 cores
 
 Each 32x32 image is parsed back into objects by `analyse` (pure numpy, ~2 ms an image): the lit
 pixels are split into connected components, and each component gets the nearest palette colour of
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -250,6 +252,34 @@ def markdown_table(figures: dict) -> str:
     return "\n".join(rows)
 
 
+# Samplers compared by --compare: the app's default first, then others at the steps they need.
+COMPARED_SAMPLERS = [
+    ("DPM-Solver++", 25),
+    ("UniPC", 25),
+    ("DDIM", 50),
+    ("Euler ancestral", 50),
+    ("plain DDPMPipeline", 100),
+]
+
+
+def compare(model: str, samples: int, seed: int, batch_size: int) -> str:
+    """A markdown table, one row per sampler of COMPARED_SAMPLERS, on the same seeds."""
+    rows = ["| sampler | steps | clean | colours | shapes | seconds |", "| --- | --- | --- | --- | --- | --- |"]
+    for scheduler, steps in COMPARED_SAMPLERS:
+        started = time.perf_counter()
+        if scheduler == "plain DDPMPipeline":  # diffusers' own call with the model's saved DDPM scheduler
+            images = sample_images_plain(model, steps, samples, seed, batch_size=64)
+        else:
+            images = sample_images(model, scheduler, steps, samples, seed, batch_size)
+        figures = score(images)
+        rows.append(
+            f"| {scheduler} | {steps} | {figures['clean_fraction']:.1%} of {samples} | {figures['colour_coverage']} "
+            f"| {figures['shape_coverage']} | {time.perf_counter() - started:.0f} |"
+        )
+        print(rows[-1], flush=True)
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="assets/models/shapes-ddpm", help="diffusers folder of a DDPMPipeline")
@@ -260,9 +290,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=8, help="at most pipelines.unconditional.MAX_BATCH_SIZE")
     parser.add_argument("--plain", action="store_true", help="sample with plain DDPMPipeline (its DDPM scheduler)")
+    parser.add_argument("--compare", action="store_true", help="one row per sampler of COMPARED_SAMPLERS")
     parser.add_argument("--threads", type=int, default=2, help="torch threads: one per core, never more")
     parser.add_argument("--json", help="where to write the figures as JSON")
     args = parser.parse_args()
+    if args.compare:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        print(compare(args.model, args.samples, args.seed, args.batch_size))
+        return
     if args.data:
         images = np.stack([ShapesDataset(args.seed)[index][0] for index in range(args.samples)])
         setup = {"source": f"ShapesDataset(seed={args.seed})"}
