@@ -33,7 +33,7 @@ def test_generate_streams_frames_then_shows_the_result(app_url: str, browser) ->
     statuses = page.evaluate("window.statuses")
     steps_seen = [text for text in statuses if text.startswith("Step")]
     assert len(steps_seen) >= 2 and not steps_seen[0].startswith("Step 60 /"), statuses
-    assert "60 steps of DPM-Solver++" in statuses[-1]
+    assert "60 steps of DPM-Solver++ SDE" in statuses[-1]
     result = page.locator(".pixelated img").last
     assert result.evaluate("image => image.complete && image.naturalWidth") == 2 * 32 * 8 + 8
     # After the run the slider replays the trajectory: step 1 is shown again

@@ -4,7 +4,7 @@
     python -m train.evaluate --model assets/models/shapes-ddpm --samples 256 --scheduler DDIM --steps 25 --seed 0
     python -m train.evaluate ... --json artifacts/eval.json        # also write the figures as JSON
     python -m train.evaluate --plain --steps 100 --batch-size 64   # plain DDPMPipeline, its own DDPM scheduler
-    python -m train.evaluate --compare                              # one row per sampler: ~5 minutes on 2 cores
+    python -m train.evaluate --compare                              # one row per sampler: ~25 minutes on 2 cores
 
 Each 32x32 image is parsed back into objects by `analyse` (pure numpy, ~2 ms an image): the lit
 pixels are split into connected components, and each component gets the nearest palette colour of
@@ -12,8 +12,8 @@ its fully covered interior, a shape from its geometry (fill of its bounding box:
 circle 0.785, triangle 0.5; an upright triangle has most of its area in its lower half) and a
 size class. An image is *clean* when it could have come from `train.shapes`: a black background,
 one or two objects of a plausible size, each of one flat palette colour and a recognisable shape.
-Sampling dominates the time: one UNet call on a batch of 8 takes ~0.07 s on a CPU core, so 256
-samples of 25 steps (DPM-Solver++) take about a minute. Sample k is drawn with seed `seed + k`.
+Sampling dominates the time: 256 samples of the app's default (DPM-Solver++ SDE, 50 steps) take
+about 2 minutes on 2 CPU cores. Sample k is drawn with seed `seed + k`.
 """
 
 from __future__ import annotations
@@ -285,8 +285,8 @@ def main() -> None:
     parser.add_argument("--model", default="assets/models/shapes-ddpm", help="diffusers folder of a DDPMPipeline")
     parser.add_argument("--data", action="store_true", help="score items of train.shapes.ShapesDataset instead")
     parser.add_argument("--samples", type=int, default=256)
-    parser.add_argument("--scheduler", default="DPM-Solver++", help="a name of pipelines.loading.SCHEDULERS")
-    parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument("--scheduler", default="DPM-Solver++ SDE", help="a name of pipelines.loading.SCHEDULERS")
+    parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=8, help="at most pipelines.unconditional.MAX_BATCH_SIZE")
     parser.add_argument("--plain", action="store_true", help="sample with plain DDPMPipeline (its DDPM scheduler)")
