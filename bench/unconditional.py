@@ -15,49 +15,17 @@ from __future__ import annotations
 
 import argparse
 import resource
-import statistics
-import time
-from collections.abc import Callable
 
 import torch
 from diffusers import DDIMPipeline, DDPMPipeline
+
+from bench.common import HEADER, compare_row, first_update_over_http
 
 SETTINGS = [  # (scheduler, steps, batch size, the diffusers pipeline class that runs the same loop)
     ("DPM-Solver++ SDE", 50, 4, DDPMPipeline),  # the app's default
     ("DDIM", 50, 8, DDIMPipeline),
     ("DDPM", 1000, 1, DDPMPipeline),  # the full Markov chain of Ho et al. 2020
 ]
-
-
-def seconds(run: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    run()
-    return time.perf_counter() - started
-
-
-def first_frame_seconds(iterator_factory: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    next(iter(iterator_factory()))
-    return time.perf_counter() - started
-
-
-def first_update_over_http(scheduler: str, steps: int, batch_size: int) -> float:
-    """Seconds from submitting a job to the first streamed update, through gradio_client and a real server."""
-    from gradio_client import Client
-
-    import app
-
-    app.launch(server_name="127.0.0.1", server_port=7899, prevent_thread_lock=True, quiet=True)
-    try:
-        client = Client("http://127.0.0.1:7899/", verbose=False)
-        client.predict("shapes-ddpm", scheduler, 2, 0, False, 1, api_name="/unconditional")  # warm-up
-        started = time.perf_counter()
-        job = client.submit("shapes-ddpm", scheduler, steps, 0, False, batch_size, api_name="/unconditional")
-        while not job.outputs() and not job.done():
-            time.sleep(0.002)
-        return time.perf_counter() - started
-    finally:
-        app.demo.close()
 
 
 def main() -> None:
@@ -70,7 +38,13 @@ def main() -> None:
 
     from app import run_unconditional
     from pipelines.loading import load_pipeline, make_scheduler
-    from pipelines.unconditional import DEFAULT_MODEL, PIPELINE_CLASSES, generate_steps
+    from pipelines.unconditional import (
+        DEFAULT_MODEL,
+        DEFAULT_SCHEDULER,
+        DEFAULT_STEPS,
+        PIPELINE_CLASSES,
+        generate_steps,
+    )
 
     shared = load_pipeline(DEFAULT_MODEL, PIPELINE_CLASSES)
     rows = []
@@ -90,30 +64,18 @@ def main() -> None:
         def handler(scheduler=scheduler, steps=steps, batch_size=batch_size):
             return run_unconditional(DEFAULT_MODEL, scheduler, steps, 0, False, batch_size)
 
-        plain()  # warm-up: first calls allocate
-        times: dict[str, list[float]] = {"plain": [], "generator": [], "app": []}
-        for _ in range(repeats):  # interleaved, so that drift of the machine hits all three alike
-            times["plain"].append(seconds(plain))
-            times["generator"].append(seconds(lambda: list(streamed())))
-            times["app"].append(seconds(lambda: list(handler())))
-        median = {name: statistics.median(values) for name, values in times.items()}
-        first = statistics.median(first_frame_seconds(streamed) for _ in range(repeats))
-        plain_time, generator_time, app_time = median["plain"], median["generator"], median["app"]
-        rows.append(
-            f"| {scheduler}, {steps} steps, batch {batch_size} | {plain_time:.3f} s | {generator_time:.3f} s "
-            f"| {app_time:.3f} s | {generator_time / plain_time:.3f} | {app_time / plain_time:.3f} "
-            f"| {first * 1000:.0f} ms |"
-        )
+        setting = f"{scheduler}, {steps} steps, batch {batch_size}"
+        rows.append(compare_row(setting, plain, streamed, handler, repeats))
         print(rows[-1], flush=True)
 
-    http_first = first_update_over_http("DPM-Solver++ SDE", 50, 4)
+    default = (DEFAULT_MODEL, DEFAULT_SCHEDULER, DEFAULT_STEPS)
+    http_first = first_update_over_http("/unconditional", (*default[:2], 2, 0, False, 1), (*default, 0, False, 4))
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     table = "\n".join(
         [
             f"{torch.get_num_threads()} torch threads, torch {torch.__version__}; medians of {args.repeats} runs.",
             "",
-            "| setting | plain diffusers | generator | app handler | generator / plain | app / plain | first frame |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
+            *HEADER,
             *rows,
             "",
             f"First streamed update through gradio_client (app default settings): {http_first * 1000:.0f} ms. "

@@ -9,26 +9,67 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
 
 
 @dataclass(frozen=True)
-class Frame:
-    """The state of the reverse process after one denoising step, as small uint8 images."""
+class Step:
+    """Where the reverse process is: what every frame carries besides its images."""
 
     step: int  # denoising steps done so far, 1..total_steps
     total_steps: int  # steps of this run (second-order schedulers count each model call)
     timestep: int  # diffusion timestep t of the training schedule, T-1 (noise) .. 0 (clean)
-    noisy_sample: np.ndarray  # x_t, what the model saw at this step: (batch, height, width, 3)
-    predicted_original: np.ndarray  # x̂0, the model's estimate of the clean image; the result after the last step
     elapsed: float  # seconds since the run started
 
     @property
     def is_last(self) -> bool:
         return self.step == self.total_steps
+
+
+@dataclass(frozen=True)
+class Frame(Step):
+    """The state of the reverse process after one denoising step, as small uint8 images."""
+
+    noisy_sample: np.ndarray  # x_t, what the model saw at this step: (batch, height, width, 3)
+    predicted_original: np.ndarray  # x̂0, the model's estimate of the clean image; the result after the last step
+
+
+@dataclass(frozen=True)
+class LatentFrame(Step):
+    """A step of latent diffusion: its images are drawn from the latents only when someone looks.
+
+    Decoding x̂0 takes a VAE call; the app sends ~10 frames a second and keeps every frame for
+    replay, so each frame keeps its (small) latents and decodes them once, on first use.
+    """
+
+    latents: torch.Tensor  # x_t in latent space: (batch, channels, height, width)
+    predicted_latents: torch.Tensor  # x̂0 in latent space
+    decode: Callable[[torch.Tensor], np.ndarray]  # latents -> (batch, height, width, 3) uint8 images
+    final_images: np.ndarray | None = None  # the pipeline's own output, on the last frame
+
+    @cached_property
+    def noisy_sample(self) -> np.ndarray:
+        return latent_channels(self.latents)
+
+    @cached_property
+    def predicted_original(self) -> np.ndarray:
+        return self.final_images if self.final_images is not None else self.decode(self.predicted_latents)
+
+
+def predict_original(
+    noisy_sample: torch.Tensor, model_output: torch.Tensor, alpha_prod: torch.Tensor, prediction_type: str
+) -> torch.Tensor:
+    """x̂0 from x_t and the model's output, for schedulers that do not report it."""
+    if prediction_type == "epsilon":  # x_t = sqrt(a) x0 + sqrt(1-a) eps, solved for x0 (DDPM eq. 15)
+        return (noisy_sample - (1 - alpha_prod).sqrt() * model_output) / alpha_prod.sqrt()
+    if prediction_type == "v_prediction":  # x0 = sqrt(a) x_t - sqrt(1-a) v (Salimans & Ho 2022)
+        return alpha_prod.sqrt() * noisy_sample - (1 - alpha_prod).sqrt() * model_output
+    return model_output  # "sample": the model predicts x0 itself
 
 
 def to_uint8_images(images: torch.Tensor, max_size: int | None = None) -> np.ndarray:
@@ -53,6 +94,17 @@ def image_grid(images: np.ndarray, scale: int = 1, gap: int = 1) -> np.ndarray:
         top, left = (index // columns) * (height + gap), (index % columns) * (width + gap)
         grid[top : top + height, left : left + width] = image
     return grid.repeat(scale, axis=0).repeat(scale, axis=1) if scale > 1 else grid
+
+
+LATENT_RANGE = 3.0  # latents of unit variance shown from -3 (black) to +3 (white): fixed, so frames compare
+
+
+def latent_channels(latents: torch.Tensor) -> np.ndarray:
+    """Each latent of (batch, 4, height, width) as a 2x2 grid of its channels in grey: (batch, 2h+1, 2w+1, 3)."""
+    channels = (latents.detach().float() / LATENT_RANGE).clamp(-1, 1)
+    grey = to_uint8_images(channels.flatten(0, 1)[:, None])  # (batch * channels, height, width, 3)
+    per_image = grey.reshape(latents.shape[0], latents.shape[1], *grey.shape[1:])
+    return np.stack([image_grid(image) for image in per_image])
 
 
 class Throttle:

@@ -59,31 +59,34 @@ def load_pipeline(model: str, pipeline_classes: tuple[str, ...]) -> DiffusionPip
     """The shared, cached pipeline of `model`, which must be one of `pipeline_classes` ("DDPMPipeline", ...).
 
     Raises ValueError with the reason if it is not or cannot be loaded. The class is read from the
-    small model_index.json first, so that a model of another kind is never downloaded whole.
+    small model_index.json first, so that a model of another kind is never downloaded whole. Tabs
+    that take the same model (text to image, inpainting) share one loaded copy.
     """
     if not isinstance(model, str) or not model.strip():
         raise ValueError("Choose a model: an embedded one, a Hugging Face hub id or a local diffusers folder.")
+    model = resolve_model(model.strip())
     with _loading:
-        return _load_cached(resolve_model(model.strip()), pipeline_classes)
+        try:
+            class_name = DiffusionPipeline.load_config(model).get("_class_name")
+            if class_name not in pipeline_classes:
+                raise ValueError(
+                    f"Model '{model}' is a {class_name}; this tab takes a {' or '.join(pipeline_classes)}."
+                )
+            return _load_cached(model)
+        except ValueError:
+            raise
+        except Exception as error:  # any failure to load is the user's model choice, reported as such
+            embedded = ", ".join(sorted(path.name for path in MODELS_DIR.iterdir() if path.is_dir()))
+            reason = str(error).split(". ")[0][:300]
+            raise ValueError(
+                f"Could not load model '{model}' ({type(error).__name__}: {reason}). Choose an embedded model "
+                f"({embedded}), a local diffusers folder, or a Hugging Face hub id (downloading one needs internet)."
+            ) from error
 
 
 @lru_cache(maxsize=4)
-def _load_cached(model: str, pipeline_classes: tuple[str, ...]) -> DiffusionPipeline:
-    try:
-        class_name = DiffusionPipeline.load_config(model).get("_class_name")
-        if class_name not in pipeline_classes:
-            raise ValueError(f"Model '{model}' is a {class_name}; this tab takes a {' or '.join(pipeline_classes)}.")
-        pipeline = DiffusionPipeline.from_pretrained(model)
-    except ValueError:
-        raise
-    except Exception as error:  # any failure to load is the user's model choice, reported as such
-        embedded = ", ".join(sorted(path.name for path in MODELS_DIR.iterdir() if path.is_dir()))
-        reason = str(error).split(". ")[0][:300]
-        raise ValueError(
-            f"Could not load model '{model}' ({type(error).__name__}: {reason}). Choose an embedded model "
-            f"({embedded}), a local diffusers folder, or a Hugging Face hub id (downloading one needs internet)."
-        ) from error
-    return pipeline.to(device())
+def _load_cached(model: str) -> DiffusionPipeline:
+    return DiffusionPipeline.from_pretrained(model).to(device())
 
 
 MULTISTEP_SOLVERS = ("DPM-Solver++", "DPM-Solver++ SDE", "UniPC", "DEIS")

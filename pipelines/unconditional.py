@@ -20,7 +20,7 @@ import torch
 from diffusers import UNet2DModel
 from diffusers.utils.torch_utils import randn_tensor
 
-from pipelines.frames import Frame, to_uint8_images
+from pipelines.frames import Frame, predict_original, to_uint8_images
 from pipelines.loading import load_pipeline, make_scheduler, max_steps
 
 DEFAULT_MODEL = "shapes-ddpm"
@@ -31,17 +31,6 @@ MAX_BATCH_SIZE = 8
 MAX_SEED = 2**32 - 1
 PIPELINE_CLASSES = ("DDPMPipeline", "DDIMPipeline")  # repositories of an unconditional UNet2DModel and a scheduler
 PREVIEW_SIZE = 128  # frames of larger images are shrunk to this many pixels: cheap to send and to keep for replay
-
-
-def predict_original(
-    noisy_sample: torch.Tensor, model_output: torch.Tensor, alpha_prod: torch.Tensor, prediction_type: str
-) -> torch.Tensor:
-    """x̂0 from x_t and the model's output, for schedulers that do not report it."""
-    if prediction_type == "epsilon":  # x_t = sqrt(a) x0 + sqrt(1-a) eps, solved for x0 (DDPM eq. 15)
-        return (noisy_sample - (1 - alpha_prod).sqrt() * model_output) / alpha_prod.sqrt()
-    if prediction_type == "v_prediction":  # x0 = sqrt(a) x_t - sqrt(1-a) v (Salimans & Ho 2022)
-        return alpha_prod.sqrt() * noisy_sample - (1 - alpha_prod).sqrt() * model_output
-    return model_output  # "sample": the model predicts x0 itself
 
 
 def check_settings(unet: UNet2DModel, steps: int, most_steps: int, seed: int, batch_size: int) -> None:

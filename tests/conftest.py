@@ -64,6 +64,79 @@ def tiny_grey_ddpm(tmp_path_factory: pytest.TempPathFactory) -> str:
     return save_tiny_ddpm(tmp_path_factory.mktemp("tiny-grey-ddpm"), channels=1, num_train_timesteps=100)
 
 
+def save_tiny_stable_diffusion(path: Path, unet_in_channels: int = 4) -> str:
+    """A randomly initialised Stable Diffusion folder (16x16 images, 4x4x4 latents), the embedded model's
+    tokenizer and schedule; `unet_in_channels=9` makes it an inpainting model. Returns its path."""
+    from diffusers import (
+        AutoencoderKL,
+        StableDiffusionInpaintPipeline,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from train.train_text_to_image import MAX_PROMPT_TOKENS, build_scheduler, build_tokenizer
+
+    torch.manual_seed(0)
+    tokenizer = build_tokenizer()
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            max_position_embeddings=MAX_PROMPT_TOKENS,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    vae = AutoencoderKL(
+        block_out_channels=(8, 8, 8),
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=4,
+        sample_size=16,
+    )
+    unet = UNet2DConditionModel(
+        sample_size=4,
+        in_channels=unet_in_channels,
+        out_channels=4,
+        layers_per_block=1,
+        block_out_channels=(8, 16),
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=16,
+        attention_head_dim=2,
+        norm_num_groups=4,
+    )
+    pipeline_class = StableDiffusionInpaintPipeline if unet_in_channels == 9 else StableDiffusionPipeline
+    pipeline_class(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=build_scheduler(),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    ).save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_sd(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return save_tiny_stable_diffusion(tmp_path_factory.mktemp("tiny-sd"))
+
+
+@pytest.fixture(scope="session")
+def tiny_sd_inpainting(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return save_tiny_stable_diffusion(tmp_path_factory.mktemp("tiny-sd-inpainting"), unet_in_channels=9)
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -1,9 +1,12 @@
-"""The /unconditional endpoint through gradio_client against the app served on localhost."""
+"""The /unconditional, /text_to_image and /inpaint endpoints through gradio_client against the app on localhost."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
-from gradio_client import Client
+from gradio_client import Client, handle_file
 from PIL import Image
 
 ENDPOINT = "/unconditional"
@@ -60,3 +63,120 @@ def test_bad_input_gets_a_clear_message_and_the_server_keeps_serving(
     with pytest.raises(Exception, match=message):
         call(client, **overrides)
     assert call(client, steps=2, batch_size=1)[3].startswith("Done")
+
+
+def call_text_to_image(client: Client, **overrides):
+    settings = {
+        "model": "shapes-sd",
+        "prompt": "a large red circle",
+        "negative_prompt": "",
+        "guidance_scale": 5.0,
+        "scheduler": "DPM-Solver++",
+        "steps": 10,
+        "seed": 3,
+        "random_seed": False,
+        "batch_size": 2,
+    }
+    settings.update(overrides)
+    return client.predict(**settings, api_name="/text_to_image")
+
+
+def test_text_to_image_streams_and_reports_its_parameters(client: Client) -> None:
+    job = client.submit("shapes-sd", "a blue square", "", 5.0, "DDPM", 200, 1, False, 1, api_name="/text_to_image")
+    latents, estimate, result, status, seed, replay = job.result()
+    assert (
+        status.startswith("Done: 1 image(s) of “a blue square”")
+        and "guidance 5" in status
+        and "200 steps of DDPM" in status
+    )
+    assert replay["maximum"] == 200 and seed == 1
+    assert Image.open(latents).size == (17, 17)  # the 4 channels of an 8x8 latent as 2x2 tiles, 1 px gap
+    assert Image.open(result).size == (256, 256)  # 32 px enlarged 8x
+    streamed = [outputs[3] for outputs in job.outputs() if outputs[3].startswith("Step")]
+    assert len(streamed) >= 2, job.outputs()
+
+
+def test_text_to_image_same_seed_same_images(client: Client) -> None:
+    first = call_text_to_image(client, random_seed=True)
+    again = call_text_to_image(client, seed=first[4])
+    assert Image.open(first[2]).tobytes() == Image.open(again[2]).tobytes()
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"guidance_scale": 50}, "maximum"),
+        ({"model": "shapes-ddpm"}, "is a DDPMPipeline; this tab takes a StableDiffusionPipeline"),
+        ({"steps": 1.5}, "Steps must be a whole number"),
+    ],
+)
+def test_text_to_image_bad_input(client: Client, overrides: dict, message: str) -> None:
+    with pytest.raises(Exception, match=message):
+        call_text_to_image(client, **overrides)
+    assert call_text_to_image(client, steps=2, batch_size=1)[3].startswith("Done")
+
+
+def test_text_to_image_accepts_unknown_words_and_empty_prompts(client: Client) -> None:
+    for prompt in ["a red zebra", "", "a red circle " * 10]:
+        assert call_text_to_image(client, prompt=prompt, steps=3, batch_size=1)[3].startswith("Done")
+
+
+def editor_value(image: Image.Image, stroke_box: tuple[int, int, int, int] | None, tmp_path) -> dict:
+    """What the ImageEditor sends: a background and a layer of (alpha) brush strokes."""
+    image.save(tmp_path / "background.png")
+    value = {"background": handle_file(str(tmp_path / "background.png")), "layers": [], "composite": None}
+    if stroke_box is not None:
+        layer = Image.new("RGBA", image.size, (0, 0, 0, 0))
+        layer.paste((0, 0, 0, 255), stroke_box)
+        layer.save(tmp_path / "layer.png")
+        value["layers"] = [handle_file(str(tmp_path / "layer.png"))]
+    return value
+
+
+def call_inpaint(client: Client, editor: dict, **overrides):
+    settings = {
+        "model": "shapes-sd",
+        "editor": editor,
+        "prompt": "a green triangle",
+        "negative_prompt": "",
+        "strength": 1.0,
+        "guidance_scale": 5.0,
+        "scheduler": "DPM-Solver++",
+        "steps": 10,
+        "seed": 0,
+        "random_seed": False,
+    }
+    settings.update(overrides)
+    return client.predict(**settings, api_name="/inpaint")
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "assets" / "examples" / "scene-1.png"
+
+
+def test_inpaint_keeps_the_outside_and_repaints_the_mask(client: Client, tmp_path) -> None:
+    scene = Image.open(EXAMPLE).convert("RGB").resize((32, 32), Image.NEAREST)
+    *_, result, status, _, replay = call_inpaint(client, editor_value(scene, (0, 0, 16, 32), tmp_path))
+    assert status.startswith("Done: repainted with “a green triangle”") and replay["maximum"] == 10
+    repainted = np.asarray(Image.open(result).convert("RGB").resize((32, 32), Image.NEAREST))
+    np.testing.assert_array_equal(repainted[:, 16:], np.asarray(scene)[:, 16:])
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "L", "P", "CMYK", "I;16"])
+def test_inpaint_takes_uploads_of_any_mode_and_size(client: Client, tmp_path, mode: str) -> None:
+    scene = Image.open(EXAMPLE).convert("RGB")  # 256 px: resized to the model's 32, with a notice
+    image = scene.convert("L").point(lambda value: value * 257, "I;16") if mode == "I;16" else scene.convert(mode)
+    path = tmp_path / ("scene.tiff" if mode == "CMYK" else "scene.png")
+    image.save(path)
+    editor = editor_value(scene, (0, 0, 128, 256), tmp_path)
+    editor["background"] = handle_file(str(path))
+    assert call_inpaint(client, editor, steps=3)[3].startswith("Done")
+
+
+@pytest.mark.parametrize(
+    "stroke_box, message", [(None, "There is no mask"), ((0, 0, 0, 0), "There is no mask|The mask is empty")]
+)
+def test_inpaint_without_a_mask_says_so_and_the_server_keeps_serving(client: Client, tmp_path, stroke_box, message):
+    scene = Image.open(EXAMPLE).convert("RGB")
+    with pytest.raises(Exception, match=message):
+        call_inpaint(client, editor_value(scene, stroke_box, tmp_path))
+    assert call_inpaint(client, editor_value(scene, (0, 0, 64, 64), tmp_path), steps=2)[3].startswith("Done")

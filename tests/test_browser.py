@@ -1,4 +1,4 @@
-"""A real browser (Debian's Chromium under Playwright) clicks through the Unconditional tab."""
+"""A real browser (Debian's Chromium under Playwright) clicks through every tab."""
 
 from __future__ import annotations
 
@@ -6,13 +6,33 @@ from pathlib import Path
 
 from conftest import ARTIFACTS
 
-# Records every text the status line shows, so that frames streamed between polls are not missed.
-WATCH_STATUS = """() => {
+# Records every text a status line shows, so that frames streamed between polls are not missed.
+WATCH_STATUS = """(selector) => {
   window.statuses = [];
-  const status = document.querySelector('#unconditional-status');
+  const status = document.querySelector(selector);
   new MutationObserver(() => window.statuses.push(status.innerText.trim()))
     .observe(status, {subtree: true, childList: true, characterData: true});
 }"""
+
+
+def set_steps(tab, steps: int) -> None:
+    tab.get_by_label("number input for Steps").fill(str(steps))
+    tab.get_by_label("number input for Steps").press("Enter")
+
+
+def streamed_steps(page, task: str, steps: int) -> list[str]:
+    """Click Generate in the tab of `task` and wait for Done; returns every status the line showed."""
+    page.evaluate(WATCH_STATUS, f"#{task}-status")
+    page.locator(f"#{task}-tab").get_by_role("button", name="Generate").click()
+    try:
+        page.wait_for_selector(f"#{task}-status:has-text('Done')", timeout=120_000)
+    finally:
+        Path(ARTIFACTS).mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{task}-run.png"), full_page=True)
+    statuses = page.evaluate("window.statuses")
+    seen = [text for text in statuses if text.startswith("Step")]
+    assert len(seen) >= 2 and not seen[0].startswith(f"Step {steps} /"), statuses
+    return statuses
 
 
 def test_generate_streams_frames_then_shows_the_result(app_url: str, browser) -> None:
@@ -20,24 +40,14 @@ def test_generate_streams_frames_then_shows_the_result(app_url: str, browser) ->
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(app_url)
-    page.get_by_label("number input for Steps").fill("60")
-    page.get_by_label("number input for Steps").press("Enter")
-    page.evaluate(WATCH_STATUS)
-    page.get_by_role("button", name="Generate").click()
-    try:
-        page.wait_for_selector("#unconditional-status:has-text('Done')", timeout=120_000)
-    finally:
-        Path(ARTIFACTS).mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "unconditional-run.png"), full_page=True)
-
-    statuses = page.evaluate("window.statuses")
-    steps_seen = [text for text in statuses if text.startswith("Step")]
-    assert len(steps_seen) >= 2 and not steps_seen[0].startswith("Step 60 /"), statuses
+    tab = page.locator("#unconditional-tab")
+    set_steps(tab, 60)
+    statuses = streamed_steps(page, "unconditional", 60)
     assert "60 steps of DPM-Solver++ SDE" in statuses[-1]
-    result = page.locator(".pixelated img").last
+    result = tab.locator(".pixelated img").last
     assert result.evaluate("image => image.complete && image.naturalWidth") == 2 * 32 * 8 + 8
     # After the run the slider replays the trajectory: step 1 is shown again
-    replay = page.get_by_label("number input for Replay: step")
+    replay = tab.get_by_label("number input for Replay: step")
     replay.fill("1")
     replay.press("Enter")
     page.wait_for_selector("#unconditional-status:has-text('Step 1 / 60')", timeout=30_000)
@@ -50,16 +60,16 @@ def test_generate_streams_frames_then_shows_the_result(app_url: str, browser) ->
 def test_bad_model_shows_an_error_and_the_page_keeps_working(app_url: str, browser) -> None:
     page = browser.new_page()
     page.goto(app_url)
-    model = page.get_by_label("Model")
+    tab = page.locator("#unconditional-tab")
+    model = tab.get_by_label("Model")
     model.fill("no-such/model")
     model.press("Enter")
-    page.get_by_role("button", name="Generate").click()
+    tab.get_by_role("button", name="Generate").click()
     page.wait_for_selector("text=Could not load model 'no-such/model'", timeout=60_000)
     model.fill("shapes-ddpm")
     model.press("Enter")
-    page.get_by_label("number input for Steps").fill("5")
-    page.get_by_label("number input for Steps").press("Enter")
-    page.get_by_role("button", name="Generate").click()
+    set_steps(tab, 5)
+    tab.get_by_role("button", name="Generate").click()
     page.wait_for_selector("#unconditional-status:has-text('Done')", timeout=60_000)
     page.close()
 
@@ -67,19 +77,63 @@ def test_bad_model_shows_an_error_and_the_page_keeps_working(app_url: str, brows
 def test_stop_ends_the_run_with_a_message_and_generate_works_again(app_url: str, browser) -> None:
     page = browser.new_page()
     page.goto(app_url)
-    page.get_by_label("number input for Steps").fill("1000")
-    page.get_by_label("number input for Steps").press("Enter")
-    page.get_by_role("button", name="Generate").click()
+    tab = page.locator("#unconditional-tab")
+    set_steps(tab, 1000)
+    tab.get_by_role("button", name="Generate").click()
     page.wait_for_selector("#unconditional-status:has-text('Step')", timeout=60_000)
-    page.get_by_role("button", name="Stop").click()
+    tab.get_by_role("button", name="Stop").click()
     page.wait_for_selector("#unconditional-status:has-text('Stopped after step')", timeout=30_000)
     stopped_at = page.locator("#unconditional-status").inner_text()
     assert "of 1000" in stopped_at, stopped_at
-    page.get_by_label("number input for Steps").fill("5")
-    page.get_by_label("number input for Steps").press("Enter")
-    page.get_by_role("button", name="Generate").click()
+    set_steps(tab, 5)
+    tab.get_by_role("button", name="Generate").click()
     try:
         page.wait_for_selector("#unconditional-status:has-text('Done')", timeout=60_000)
     finally:
         page.screenshot(path=str(ARTIFACTS / "stopped.png"), full_page=True)
+    page.close()
+
+
+def test_text_to_image_from_an_example_prompt(app_url: str, browser) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(app_url)
+    page.get_by_role("tab", name="Text to image").click()
+    tab = page.locator("#text-to-image-tab")
+    tab.get_by_text("a small blue square").click()  # an example prompt fills the prompt box
+    assert tab.get_by_label("Prompt", exact=True).input_value() == "a small blue square"
+    set_steps(tab, 200)
+    statuses = streamed_steps(page, "text-to-image", 200)
+    assert "“a small blue square”" in statuses[-1] and "200 steps of DPM-Solver++" in statuses[-1]
+    result = tab.locator(".pixelated img").last
+    assert result.evaluate("image => image.complete && image.naturalWidth") == 2 * 32 * 4 + 4  # 2x2 grid, 4x
+    page.screenshot(path=str(ARTIFACTS / "text-to-image.png"), full_page=True)
+    assert not errors, errors
+    page.close()
+
+
+def test_inpainting_an_example_with_a_painted_mask(app_url: str, browser) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 1100})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(app_url)
+    page.get_by_role("tab", name="Inpainting").click()
+    tab = page.locator("#inpainting-tab")
+    tab.locator(".gallery-item, button:has(img)").first.click()  # the first example image goes into the editor
+    canvas = tab.locator("canvas").first
+    canvas.wait_for(timeout=30_000)
+    box = canvas.bounding_box()
+    # Paint a stroke over the left half, where the example's first shape is.
+    page.mouse.move(box["x"] + box["width"] * 0.15, box["y"] + box["height"] * 0.3)
+    page.mouse.down()
+    for fraction in (0.4, 0.5, 0.6, 0.7):
+        page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * fraction, steps=4)
+        page.mouse.move(box["x"] + box["width"] * 0.35, box["y"] + box["height"] * fraction, steps=4)
+    page.mouse.up()
+    set_steps(tab, 100)
+    statuses = streamed_steps(page, "inpainting", 100)
+    assert "repainted with “a green triangle”" in statuses[-1]
+    page.screenshot(path=str(ARTIFACTS / "inpainting.png"), full_page=True)
+    assert not errors, errors
     page.close()

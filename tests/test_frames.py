@@ -10,7 +10,7 @@ from pipelines.frames import GAP_GREY, Frame, Throttle, image_grid, to_uint8_ima
 
 def make_frame(step: int, total_steps: int = 10) -> Frame:
     images = np.zeros((1, 4, 4, 3), dtype=np.uint8)
-    return Frame(step, total_steps, 1000 - step, images, images, elapsed=0.0)
+    return Frame(step, total_steps, 1000 - step, elapsed=0.0, noisy_sample=images, predicted_original=images)
 
 
 def test_to_uint8_images_maps_minus_one_to_black_and_one_to_white() -> None:

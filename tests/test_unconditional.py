@@ -10,8 +10,9 @@ import torch
 from diffusers import DDIMPipeline, DDPMPipeline, DDPMScheduler
 
 from pipelines import unconditional
+from pipelines.frames import predict_original
 from pipelines.loading import SCHEDULERS, load_pipeline, make_scheduler, max_steps
-from pipelines.unconditional import PIPELINE_CLASSES, generate, generate_steps, predict_original
+from pipelines.unconditional import PIPELINE_CLASSES, generate, generate_steps
 
 
 def diffusers_images(pipeline, seed: int, steps: int, batch_size: int, **options) -> np.ndarray:

@@ -5,6 +5,7 @@
     python -m train.evaluate ... --json artifacts/eval.json        # also write the figures as JSON
     python -m train.evaluate --plain --steps 100 --batch-size 64   # plain DDPMPipeline, its own DDPM scheduler
     python -m train.evaluate --compare                              # one row per sampler: ~25 minutes on 2 cores
+    python -m train.evaluate --text-to-image --inpainting           # shapes-sd: see train/evaluate_prompts.py
 
 Each 32x32 image is parsed back into objects by `analyse` (pure numpy, ~2 ms an image): the lit
 pixels are split into connected components, and each component gets the nearest palette colour of
@@ -282,7 +283,7 @@ def compare(model: str, samples: int, seed: int, batch_size: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="assets/models/shapes-ddpm", help="diffusers folder of a DDPMPipeline")
+    parser.add_argument("--model", help="diffusers folder (default: assets/models/shapes-ddpm, or shapes-sd)")
     parser.add_argument("--data", action="store_true", help="score items of train.shapes.ShapesDataset instead")
     parser.add_argument("--samples", type=int, default=256)
     parser.add_argument("--scheduler", default="DPM-Solver++ SDE", help="a name of pipelines.loading.SCHEDULERS")
@@ -293,7 +294,20 @@ def main() -> None:
     parser.add_argument("--compare", action="store_true", help="one row per sampler of COMPARED_SAMPLERS")
     parser.add_argument("--threads", type=int, default=2, help="torch threads: one per core, never more")
     parser.add_argument("--json", help="where to write the figures as JSON")
+    parser.add_argument("--text-to-image", action="store_true", help="prompt following (train.evaluate_prompts)")
+    parser.add_argument("--inpainting", action="store_true", help="repainting masked objects (same)")
     args = parser.parse_args()
+    if args.text_to_image or args.inpainting:
+        import torch
+
+        from train import evaluate_prompts
+
+        torch.set_num_threads(args.threads)
+        model = args.model or "assets/models/shapes-sd"
+        print(evaluate_prompts.text_to_image_report(model) if args.text_to_image else "", flush=True)
+        print(evaluate_prompts.inpainting_report(model) if args.inpainting else "")
+        return
+    args.model = args.model or "assets/models/shapes-ddpm"
     if args.compare:
         import torch
 

@@ -7,6 +7,7 @@ model conditioned on it also learns partial prompts. The vocabulary below is fix
 the embedded models and `train/evaluate.py` rely on it.
 
     python -m train.shapes --out /tmp/shapes.png   # a 8x8 contact sheet of samples
+    python -m train.shapes --examples assets/examples  # the app's example images (inpainting tab)
 
 Item `i` of `ShapesDataset(seed)` is the same on every machine, so a training run
 resumed from a checkpoint sees the same data stream.
@@ -144,11 +145,30 @@ class ShapesDataset:
         return images.transpose(0, 3, 1, 2), [caption for _, caption, _ in items]
 
 
+def write_examples(directory: str, count: int = 4, size: int = 256) -> None:
+    """The app's example images: scenes from a seed training never uses, enlarged so that painting a mask is easy."""
+    from PIL import Image
+
+    scenes, index = [], 0
+    while len(scenes) < count:
+        objects, caption = sample_scene(random.Random(f"examples-{index}"))
+        index += 1
+        if len(objects) == 2 or len(scenes) == count - 1:  # two-object scenes, and one single object last
+            scenes.append((objects, caption))
+    for number, (objects, caption) in enumerate(scenes, start=1):
+        Image.fromarray(render(objects)).resize((size, size), Image.NEAREST).save(f"{directory}/scene-{number}.png")
+        print(f"scene-{number}.png: {caption}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="shapes.png", help="where to write the contact sheet")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--examples", help="write the app's example scenes to this folder instead")
     args = parser.parse_args()
+    if args.examples:
+        write_examples(args.examples)
+        return
     from PIL import Image
 
     dataset = ShapesDataset(args.seed)

@@ -18,42 +18,26 @@ of the step, so a resumed run sees what an uninterrupted one would.
 
 from __future__ import annotations
 
-import argparse
-import csv
-import math
-import os
-import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
-from tqdm import tqdm
 
+from train.common import TrainConfig, diffusion_loss, parse_config, train_loop
 from train.shapes import IMAGE_SIZE, ShapesDataset
 
 
 @dataclass
-class TrainConfig:
-    output_dir: str = "assets/models/shapes-ddpm"  # diffusers folder the EMA model is exported to
-    checkpoint_path: str = "train/checkpoints/shapes-ddpm.pt"  # resumable training state
-    log_path: str = "train/logs/shapes-ddpm.csv"  # step, loss, learning rate, seconds
-    steps: int = 4500  # optimiser steps in all (a resumed run stops here too)
-    batch_size: int = 64
-    learning_rate: float = 1e-3  # peak, reached after the warm-up
-    warmup_steps: int = 200  # linear warm-up: large early updates of Adam destabilise a fresh UNet
-    min_learning_rate: float = 5e-5  # floor of the cosine decay
-    weight_decay: float = 0.0
-    ema_decay: float = 0.998  # EMA of the weights; averages over the last ~500 steps
+class UnconditionalConfig(TrainConfig):
+    output_dir: str = "assets/models/shapes-ddpm"
+    checkpoint_path: str = "train/checkpoints/shapes-ddpm.pt"
+    log_path: str = "train/logs/shapes-ddpm.csv"
+    steps: int = 7000
     min_snr_gamma: float = 5.0  # min-SNR-gamma: caps the weight of the easy, low-noise timesteps
     block_out_channels: tuple[int, ...] = (32, 64, 64)  # UNet width at 32, 16 and 8 px
-    threads: int = 2  # torch threads: one per core, never more
-    checkpoint_every: int = 250  # steps between checkpoints and exports
-    seed: int = 0  # seed of the model's initialisation and of the data stream
 
 
-def build_unet(config: TrainConfig) -> UNet2DModel:
+def build_unet(config: UnconditionalConfig) -> UNet2DModel:
     """Self-attention only at 8x8, where it is cheap; plain ResNet blocks above."""
     return UNet2DModel(
         sample_size=IMAGE_SIZE,
@@ -80,115 +64,29 @@ def build_scheduler() -> DDPMScheduler:
     )
 
 
-def learning_rate_at(step: int, config: TrainConfig) -> float:
-    if step < config.warmup_steps:
-        return config.learning_rate * (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
-    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    return config.min_learning_rate + (config.learning_rate - config.min_learning_rate) * cosine
-
-
-def diffusion_loss(
-    unet: UNet2DModel, scheduler: DDPMScheduler, clean_images: torch.Tensor, generator: torch.Generator, gamma: float
-) -> torch.Tensor:
-    """Min-SNR-weighted v-prediction loss on one batch."""
-    noise = torch.randn(clean_images.shape, generator=generator)
-    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (clean_images.shape[0],), generator=generator)
-    # 1. forward process: x_t = sqrt(a_t) x_0 + sqrt(1 - a_t) eps (DDPM eq. 4)
-    noisy_images = scheduler.add_noise(clean_images, noise, timesteps)
-    # 2. the target v = sqrt(a_t) eps - sqrt(1 - a_t) x_0 (Salimans & Ho 2022, sec. 4)
-    velocity = scheduler.get_velocity(clean_images, noise, timesteps)
-    predicted_velocity = unet(noisy_images, timesteps).sample
-    # 3. min-SNR weighting for v: min(SNR, gamma) / (SNR + 1) (Hang et al. 2023, eq. 10)
-    alphas_cumprod = scheduler.alphas_cumprod[timesteps]
-    snr = alphas_cumprod / (1 - alphas_cumprod)
-    weights = torch.clamp(snr, max=gamma) / (snr + 1)
-    per_image = (predicted_velocity - velocity).pow(2).mean(dim=(1, 2, 3))
-    return (weights * per_image).mean()
-
-
-def export(ema_unet: UNet2DModel, output_dir: str) -> None:
-    DDPMPipeline(unet=ema_unet, scheduler=build_scheduler()).save_pretrained(output_dir, safe_serialization=True)
-
-
-def train(config: TrainConfig) -> None:
-    torch.set_num_threads(config.threads)
+def main(config: UnconditionalConfig) -> None:
     torch.manual_seed(config.seed)
-    unet, ema_unet = build_unet(config), build_unet(config)
-    ema_unet.load_state_dict(unet.state_dict())
-    ema_unet.requires_grad_(False)
-    scheduler = build_scheduler()
-    optimizer = torch.optim.AdamW(unet.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    start_step = 0
-    checkpoint = Path(config.checkpoint_path)
-    if checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=True)
-        unet.load_state_dict(state["unet"])
-        ema_unet.load_state_dict(state["ema_unet"])
-        optimizer.load_state_dict(state["optimizer"])
-        start_step = state["step"]
-        print(f"resumed from {checkpoint} at step {start_step}")
-    print(f"UNet: {sum(p.numel() for p in unet.parameters()) / 1e6:.2f} M parameters; {asdict(config)}")
-
     dataset = ShapesDataset(config.seed)
-    Path(config.log_path).parent.mkdir(parents=True, exist_ok=True)
-    log_is_new = not Path(config.log_path).exists()
-    with open(config.log_path, "a", newline="") as log_file, ThreadPoolExecutor(1) as prefetcher:
-        log = csv.writer(log_file)
-        if log_is_new:
-            log.writerow(["step", "loss", "learning_rate", "seconds"])
-        # Rendering the next batch overlaps with the current optimiser step.
-        next_batch = prefetcher.submit(dataset.batch, start_step * config.batch_size, config.batch_size)
-        progress = tqdm(range(start_step, config.steps), initial=start_step, total=config.steps, desc="train")
-        for step in progress:
-            started = time.perf_counter()
-            images, _ = next_batch.result()
-            next_batch = prefetcher.submit(dataset.batch, (step + 1) * config.batch_size, config.batch_size)
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate_at(step, config)
-            generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
-            loss = diffusion_loss(unet, scheduler, torch.from_numpy(images), generator, config.min_snr_gamma)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-            optimizer.step()
-            # EMA with a warm-up of its own, so that the first exports are not mostly the random init.
-            decay = min(config.ema_decay, (1 + step) / (10 + step))
-            with torch.no_grad():
-                for ema_param, param in zip(ema_unet.parameters(), unet.parameters()):
-                    ema_param.lerp_(param, 1 - decay)
-            log.writerow(
-                [
-                    step + 1,
-                    f"{loss.item():.5f}",
-                    f"{optimizer.param_groups[0]['lr']:.6f}",
-                    f"{time.perf_counter() - started:.3f}",
-                ]
-            )
-            progress.set_postfix(loss=f"{loss.item():.4f}")
-            if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
-                log_file.flush()
-                checkpoint.parent.mkdir(parents=True, exist_ok=True)
-                state = {
-                    "unet": unet.state_dict(),
-                    "ema_unet": ema_unet.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "step": step + 1,
-                }
-                torch.save(state, f"{checkpoint}.tmp")
-                os.replace(f"{checkpoint}.tmp", checkpoint)  # a stop mid-write never corrupts the checkpoint
-                export(ema_unet, config.output_dir)
-    print(f"exported the EMA model to {config.output_dir}")
+    scheduler = build_scheduler()
 
+    def batch_loss(unet: UNet2DModel, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return diffusion_loss(
+            lambda noisy, timesteps: unet(noisy, timesteps).sample, scheduler, images, generator, config.min_snr_gamma
+        )
 
-def parse_config() -> TrainConfig:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parsers = {"int": int, "float": float, "str": str}  # tuple fields are set in the dataclass only
-    for field in fields(TrainConfig):
-        if field.type in parsers:
-            parser.add_argument(f"--{field.name.replace('_', '-')}", type=parsers[field.type], default=field.default)
-    return TrainConfig(**vars(parser.parse_args()))
+    def export(ema_unet: UNet2DModel) -> None:
+        DDPMPipeline(unet=ema_unet, scheduler=build_scheduler()).save_pretrained(
+            config.output_dir, safe_serialization=True
+        )
+
+    train_loop(
+        config,
+        build_unet(config),
+        next_batch=lambda step: torch.from_numpy(dataset.batch(step * config.batch_size, config.batch_size)[0]),
+        batch_loss=batch_loss,
+        export=export,
+    )
 
 
 if __name__ == "__main__":
-    train(parse_config())
+    main(parse_config(UnconditionalConfig, __doc__))

@@ -1,0 +1,118 @@
+"""Streaming overhead of the Text to image and Inpainting tabs against plain diffusers, in one run.
+
+    python -m bench.text_to_image               # ~2 minutes on 2 CPU cores; run it on a quiet machine
+    python -m bench.text_to_image --repeats 5 --out bench/results-latent.md
+
+For each setting, interleaved and `--repeats` times (medians reported):
+  plain     - diffusers' own StableDiffusionPipeline / StableDiffusionInpaintPipeline call, same settings;
+  generator - pipelines.text_to_image / inpainting generate_steps consumed to the end (x̂0 decoded lazily:
+              only the last frame's images, which are the pipeline's own output);
+  app       - the UI handler: x̂0 decoded for the ~10 frames a second it sends, grids, status lines;
+and the time to the first frame, and to the first update of the app over HTTP (gradio_client).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+
+import numpy as np
+import torch
+from diffusers import StableDiffusionInpaintPipeline, StableDiffusionPipeline
+from PIL import Image
+
+from bench.common import HEADER, compare_row, first_update_over_http
+
+PROMPT = "a large red circle on the left"
+SETTINGS = [  # (task, scheduler, steps, batch size)
+    ("text to image", "DPM-Solver++", 25, 4),  # the app's default
+    ("text to image", "DDIM", 50, 8),
+    ("text to image", "DDPM", 1000, 1),
+    ("inpainting", "DPM-Solver++", 25, 1),  # the app's default
+]
+
+
+def example_inputs(size: int) -> tuple[Image.Image, Image.Image]:
+    """The first example scene and a mask over its left half."""
+    from app import EXAMPLE_SCENES
+
+    image = Image.open(EXAMPLE_SCENES[0]).convert("RGB").resize((size, size), Image.Resampling.NEAREST)
+    mask = np.zeros((size, size), np.uint8)
+    mask[:, : size // 2] = 255
+    return image, Image.fromarray(mask, "L")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", help="also write the markdown table here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    import app
+    from pipelines import inpainting, text_to_image
+    from pipelines.loading import load_pipeline, make_scheduler
+
+    model, guidance = text_to_image.DEFAULT_MODEL, text_to_image.DEFAULT_GUIDANCE_SCALE
+    shared = load_pipeline(model, text_to_image.PIPELINE_CLASSES)
+    image, mask = example_inputs(inpainting.model_size(model)[0])
+    editor = {"background": image, "layers": [Image.merge("RGBA", [mask] * 4)]}
+    rows = []
+    for task, scheduler, steps, batch_size in SETTINGS:
+        repeats = max(1, args.repeats // 2) if steps >= 1000 else args.repeats
+        settings = {"guidance_scale": guidance, "num_inference_steps": steps, "num_images_per_prompt": batch_size}
+        if task == "inpainting":
+            plain_class = StableDiffusionInpaintPipeline
+            settings.update(image=image, mask_image=inpainting.latent_aligned(mask, shared.vae_scale_factor))
+
+            def streamed(scheduler=scheduler, steps=steps):
+                return inpainting.generate_steps(model, image, mask, PROMPT, "", 1.0, guidance, scheduler, steps)
+
+            def handler(scheduler=scheduler, steps=steps):
+                return app.run_inpainting(model, editor, PROMPT, "", 1.0, guidance, scheduler, steps, 0, False)
+        else:
+            plain_class = StableDiffusionPipeline
+
+            def streamed(scheduler=scheduler, steps=steps, batch_size=batch_size):
+                return text_to_image.generate_steps(model, PROMPT, "", guidance, scheduler, steps, 0, batch_size)
+
+            def handler(scheduler=scheduler, steps=steps, batch_size=batch_size):
+                return app.run_text_to_image(model, PROMPT, "", guidance, scheduler, steps, 0, False, batch_size)
+
+        def plain(scheduler=scheduler, batch_size=batch_size, plain_class=plain_class, settings=settings):
+            pipeline = plain_class.from_pipe(shared, scheduler=make_scheduler(scheduler, shared.scheduler.config))
+            pipeline.set_progress_bar_config(disable=True)
+            generator = [torch.Generator().manual_seed(index) for index in range(batch_size)]
+            return pipeline(PROMPT, generator=generator, output_type="np", **settings)
+
+        setting = f"{task}: {scheduler}, {steps} steps, batch {batch_size}"
+        rows.append(compare_row(setting, plain, streamed, handler, repeats))
+        print(rows[-1], flush=True)
+
+    defaults = (text_to_image.DEFAULT_SCHEDULER, text_to_image.DEFAULT_STEPS)
+    http_first = first_update_over_http(
+        "/text_to_image",
+        (model, PROMPT, "", guidance, defaults[0], 2, 0, False, 1),
+        (model, PROMPT, "", guidance, *defaults, 0, False, 4),
+    )
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    table = "\n".join(
+        [
+            f"{torch.get_num_threads()} torch threads, torch {torch.__version__}; medians of {args.repeats} runs.",
+            "",
+            *HEADER,
+            *rows,
+            "",
+            f"First streamed update through gradio_client (text to image, default settings, batch 4): "
+            f"{http_first * 1000:.0f} ms. Peak RSS of the whole benchmark process: {peak_rss_mb:.0f} MB.",
+        ]
+    )
+    print(table)
+    if args.out:
+        with open(args.out, "w") as file:
+            file.write(table + "\n")
+
+
+if __name__ == "__main__":
+    main()

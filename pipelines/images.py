@@ -1,0 +1,46 @@
+"""Uploaded images made into what a model takes: 8-bit RGB, at a size it can use.
+
+Users upload anything: RGBA, greyscale, palette, CMYK, 16-bit, huge photos. Each function here
+returns the converted image and the notices the user should see about what was done to it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def to_rgb(image: Image.Image) -> tuple[Image.Image, list[str]]:
+    """8-bit RGB: transparency composited onto black (the shapes world's background), 16-bit scaled to 8."""
+    mode = image.mode
+    if mode == "RGB":
+        return image, []
+    if mode in SIXTEEN_BIT_MODES:
+        values = np.asarray(image, dtype=np.float64)
+        image = Image.fromarray(np.round(values / max(65535.0, values.max()) * 255).astype(np.uint8), "L")
+    if mode == "P":
+        image = image.convert("RGBA")  # a palette may hold transparency
+    transparent = image.mode in ("RGBA", "LA", "PA") and image.getchannel("A").getextrema()[0] < 255
+    if transparent:
+        image = Image.alpha_composite(Image.new("RGBA", image.size, (0, 0, 0, 255)), image.convert("RGBA"))
+    detail = "; transparent parts became black" if transparent else ""
+    return image.convert("RGB"), [f"The image was {mode}; it was converted to 8-bit RGB{detail}."]
+
+
+def fit_size(width: int, height: int, longest: int, multiple: int) -> tuple[int, int]:
+    """The size of width x height scaled so that its longer side is `longest`, each side a multiple of `multiple`."""
+    scale = longest / max(width, height)
+    return tuple(max(multiple, round(side * scale / multiple) * multiple) for side in (width, height))
+
+
+def resize_for_model(image: Image.Image, longest: int, multiple: int) -> tuple[Image.Image, list[str]]:
+    """Resize to the model's own size (its longer side `longest`), with a notice when the size changes."""
+    size = fit_size(*image.size, longest, multiple)
+    if size == image.size:
+        return image, []
+    notice = (
+        f"The image was resized from {image.width}×{image.height} to {size[0]}×{size[1]}, the size this model takes."
+    )
+    return image.resize(size, Image.Resampling.LANCZOS), [notice]

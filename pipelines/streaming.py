@@ -1,0 +1,141 @@
+"""Streaming a diffusers pipeline call: a `LatentFrame` at every denoising step.
+
+Stable Diffusion-type pipelines own their denoising loop and report each step through
+`callback_on_step_end`. `stream_pipeline` runs the call on a worker thread and turns those
+callbacks into a generator, so that a latent-diffusion task has the same shape as the
+unconditional one: `for frame in generate_steps(...)`. Closing the generator (the user
+pressed Stop, or went away) sets the pipeline's interrupt flag: the run ends after its
+current step. Each request passes a pipeline of its own (`from_pipe`), so that flag and the
+scheduler's state are never shared.
+"""
+
+from __future__ import annotations
+
+import functools
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKL, AutoencoderTiny, DiffusionPipeline
+from diffusers.schedulers.scheduling_utils import SchedulerMixin
+
+from pipelines.frames import LatentFrame, predict_original, to_uint8_images
+
+FULL_DECODE_PARAMETERS = 20_000_000  # VAEs smaller than this decode every previewed x̂0 exactly (the tiny ones)
+PREVIEW_TAESD = "madebyollin/taesd"  # tiny SD-family decoder, used for previews when it is on this machine
+# Latent -> RGB of Stable Diffusion 1.x/2.x latents (scaled), fitted by the community (e.g. ComfyUI's previews):
+# a preview with no decoder at all, when neither the VAE is small nor TAESD is at hand.
+SD_LATENT_RGB = torch.tensor(
+    [[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350], [-0.2829, 0.1762, 0.2721], [-0.2120, -0.2616, -0.7177]]
+)
+
+
+@dataclass
+class StepRecord:
+    """What the scheduler saw and made at its latest step (one per request)."""
+
+    noisy_sample: torch.Tensor | None = None  # x_t
+    predicted_original: torch.Tensor | None = None  # x̂0
+
+
+def record_steps(scheduler: SchedulerMixin) -> StepRecord:
+    """Make this scheduler instance record x_t and x̂0 at each step: the pipeline's callback sees only x_t-1.
+
+    x̂0 is the scheduler's own `pred_original_sample` where it reports one, else it is computed from the
+    (guided) model output; the solvers that report none (DPM-Solver, UniPC, DEIS) keep x_t unscaled.
+    """
+    record = StepRecord()
+    scheduler_step = scheduler.step
+
+    @functools.wraps(scheduler_step)  # keeps its signature: pipelines pass `generator` and `eta` only if it asks
+    def step_and_record(model_output, timestep, sample, *args, return_dict: bool = True, **kwargs):
+        output = scheduler_step(model_output, timestep, sample, *args, return_dict=True, **kwargs)
+        predicted = getattr(output, "pred_original_sample", None)
+        if predicted is None:
+            alpha_prod = scheduler.alphas_cumprod[int(timestep)].to(sample.device, sample.dtype)
+            predicted = predict_original(sample, model_output, alpha_prod, scheduler.config.prediction_type)
+        record.noisy_sample, record.predicted_original = sample, predicted
+        return output if return_dict else output.to_tuple()
+
+    scheduler.step = step_and_record  # on this request's own scheduler only
+    return record
+
+
+def preview_decoder(vae: AutoencoderKL) -> Callable[[torch.Tensor], np.ndarray]:
+    """Scaled latents -> uint8 images, as cheaply as still looks right.
+
+    A small VAE (the embedded models) decodes exactly. For a big one (Stable Diffusion's, 84 M
+    parameters), TAESD if it is already on this machine (never downloaded mid-run), else a
+    linear map of the four latent channels to RGB at latent resolution.
+    """
+    if sum(param.numel() for param in vae.parameters()) < FULL_DECODE_PARAMETERS:
+        return lambda latents: to_uint8_images(vae.decode(latents / vae.config.scaling_factor).sample)
+    try:
+        taesd = AutoencoderTiny.from_pretrained(PREVIEW_TAESD, local_files_only=True).to(vae.device, vae.dtype)
+        return lambda latents: to_uint8_images(taesd.decode(latents).sample)
+    except (OSError, ValueError):
+        return lambda latents: to_uint8_images(
+            torch.einsum("bchw,cr->brhw", latents.float(), SD_LATENT_RGB.to(latents.device))
+        )
+
+
+def stream_pipeline(pipeline: DiffusionPipeline, **call: object) -> Iterator[LatentFrame]:
+    """Run `pipeline(**call)` on a worker thread, yielding a LatentFrame after every step.
+
+    The last frame carries the pipeline's own output images (`final_images`). Errors raised
+    by the pipeline (bad sizes, say) are raised here, in the caller's thread.
+    """
+    record = record_steps(pipeline.scheduler)
+    decode = torch.no_grad()(preview_decoder(pipeline.vae))
+    reports: queue.Queue = queue.Queue()  # frames, then the pipeline's output or its exception
+    closed = threading.Event()
+    started = time.perf_counter()
+
+    def on_step_end(pipe: DiffusionPipeline, index: int, timestep: torch.Tensor, tensors: dict) -> dict:
+        reports.put(
+            LatentFrame(
+                step=index + 1,
+                total_steps=pipe.num_timesteps,
+                timestep=int(round(float(timestep))),
+                elapsed=time.perf_counter() - started,
+                latents=record.noisy_sample,
+                predicted_latents=record.predicted_original,
+                decode=decode,
+            )
+        )
+        if closed.is_set():
+            pipe._interrupt = True  # diffusers skips the remaining steps
+        return tensors  # the pipeline reads its latents back from this dict
+
+    def run() -> None:
+        try:
+            with torch.no_grad():
+                reports.put(pipeline(**call, callback_on_step_end=on_step_end, output_type="np"))
+        except Exception as error:  # handed to the consumer, which raises it
+            reports.put(error)
+
+    worker = threading.Thread(target=run, name="diffusion", daemon=True)
+    worker.start()
+    try:
+        last_frame = None
+        while True:
+            report = reports.get()
+            if isinstance(report, Exception):
+                raise report
+            if isinstance(report, LatentFrame):
+                if report.is_last:  # held back until the pipeline's decoded output is there
+                    last_frame = report
+                else:
+                    yield report
+                continue
+            images = np.asarray(report.images)
+            if last_frame is not None:
+                yield replace(last_frame, final_images=(images * 255).round().clip(0, 255).astype(np.uint8))
+            return
+    finally:
+        closed.set()
+        worker.join()
