@@ -25,6 +25,8 @@ def to_rgb(image: Image.Image) -> tuple[Image.Image, list[str]]:
     transparent = image.mode in ("RGBA", "LA", "PA") and image.getchannel("A").getextrema()[0] < 255
     if transparent:
         image = Image.alpha_composite(Image.new("RGBA", image.size, (0, 0, 0, 255)), image.convert("RGBA"))
+    elif mode == "RGBA":  # what the image editor sends: opaque, nothing to say
+        return image.convert("RGB"), []
     detail = "; transparent parts became black" if transparent else ""
     return image.convert("RGB"), [f"The image was {mode}; it was converted to 8-bit RGB{detail}."]
 

@@ -45,20 +45,22 @@ class StepRecord:
 def record_steps(scheduler: SchedulerMixin) -> StepRecord:
     """Make this scheduler instance record x_t and x̂0 at each step: the pipeline's callback sees only x_t-1.
 
-    x̂0 is the scheduler's own `pred_original_sample` where it reports one, else it is computed from the
-    (guided) model output; the solvers that report none (DPM-Solver, UniPC, DEIS) keep x_t unscaled.
+    x̂0 is the scheduler's own `pred_original_sample` where it reports one, else it is computed from x_t
+    and the (guided) model output.
     """
     record = StepRecord()
     scheduler_step = scheduler.step
 
     @functools.wraps(scheduler_step)  # keeps its signature: pipelines pass `generator` and `eta` only if it asks
     def step_and_record(model_output, timestep, sample, *args, return_dict: bool = True, **kwargs):
+        # x_t in DDPM's own scale: Euler-type samplers keep sqrt(1 + sigma^2) x_t, the others x_t itself
+        noisy_sample = scheduler.scale_model_input(sample, timestep)
         output = scheduler_step(model_output, timestep, sample, *args, return_dict=True, **kwargs)
         predicted = getattr(output, "pred_original_sample", None)
         if predicted is None:
             alpha_prod = scheduler.alphas_cumprod[int(timestep)].to(sample.device, sample.dtype)
-            predicted = predict_original(sample, model_output, alpha_prod, scheduler.config.prediction_type)
-        record.noisy_sample, record.predicted_original = sample, predicted
+            predicted = predict_original(noisy_sample, model_output, alpha_prod, scheduler.config.prediction_type)
+        record.noisy_sample, record.predicted_original = noisy_sample, predicted
         return output if return_dict else output.to_tuple()
 
     scheduler.step = step_and_record  # on this request's own scheduler only

@@ -120,16 +120,16 @@ def test_inpainting_an_example_with_a_painted_mask(app_url: str, browser) -> Non
     page.goto(app_url)
     page.get_by_role("tab", name="Inpainting").click()
     tab = page.locator("#inpainting-tab")
-    tab.locator(".gallery-item, button:has(img)").first.click()  # the first example image goes into the editor
+    tab.locator(".gallery-item").first.click()  # the first example scene goes into the editor, brush selected
     canvas = tab.locator("canvas").first
     canvas.wait_for(timeout=30_000)
     box = canvas.bounding_box()
-    # Paint a stroke over the left half, where the example's first shape is.
-    page.mouse.move(box["x"] + box["width"] * 0.15, box["y"] + box["height"] * 0.3)
+    # Scribble over the lower middle of the canvas, where the example's orange square is.
+    page.mouse.move(box["x"] + box["width"] * 0.35, box["y"] + box["height"] * 0.6)
     page.mouse.down()
-    for fraction in (0.4, 0.5, 0.6, 0.7):
-        page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * fraction, steps=4)
-        page.mouse.move(box["x"] + box["width"] * 0.35, box["y"] + box["height"] * fraction, steps=4)
+    for fraction in (0.6, 0.65, 0.7, 0.75, 0.8, 0.85):
+        page.mouse.move(box["x"] + box["width"] * 0.35, box["y"] + box["height"] * fraction, steps=3)
+        page.mouse.move(box["x"] + box["width"] * 0.65, box["y"] + box["height"] * fraction, steps=3)
     page.mouse.up()
     set_steps(tab, 100)
     statuses = streamed_steps(page, "inpainting", 100)

@@ -53,7 +53,8 @@ def test_same_seed_same_images_and_image_i_uses_seed_plus_i(tiny_sd: str) -> Non
     again = generate(model=tiny_sd, prompt=PROMPT, steps=3, seed=10, batch_size=2).predicted_original
     second_alone = generate(model=tiny_sd, prompt=PROMPT, steps=3, seed=11, batch_size=1).predicted_original
     np.testing.assert_array_equal(batch, again)
-    np.testing.assert_array_equal(batch[1], second_alone[0])
+    # Alone, the UNet sees a batch of another size, whose float sums may round differently: 1/255 at most.
+    assert np.abs(batch[1].astype(int) - second_alone[0]).max() <= 1
 
 
 def test_closing_the_stream_interrupts_only_that_run(tiny_sd: str) -> None:
