@@ -163,9 +163,9 @@ def run_unconditional(
     )
 
 
-def warn(notices: list[str]) -> None:
+def tell(notices: list[str], toast: Callable[[str], None] = gr.Warning) -> None:
     for notice in notices:
-        gr.Warning(notice)
+        toast(notice)
 
 
 def run_text_to_image(
@@ -184,7 +184,7 @@ def run_text_to_image(
     seed = run_seed(seed, random_seed)
 
     def start() -> Iterator[LatentFrame]:
-        warn(text_to_image.prompt_notices(model, prompt))
+        tell(text_to_image.prompt_notices(model, prompt))
         return text_to_image.generate_steps(
             model, prompt, negative_prompt, guidance_scale, scheduler, steps, seed, batch_size
         )
@@ -221,7 +221,8 @@ def run_inpainting(
         image, mask, notices = inpainting.prepare(
             editor_value.get("background"), editor_value.get("layers") or [], size, multiple
         )
-        warn(notices + text_to_image.prompt_notices(model, prompt))
+        tell(notices, gr.Info)  # conversions done to the upload
+        tell(text_to_image.prompt_notices(model, prompt))
         return inpainting.generate_steps(
             model, image, mask, prompt, negative_prompt, strength, guidance_scale, scheduler, steps, seed
         )

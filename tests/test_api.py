@@ -164,7 +164,8 @@ def test_inpaint_keeps_the_outside_and_repaints_the_mask(client: Client, tmp_pat
 @pytest.mark.parametrize("mode", ["RGBA", "L", "P", "CMYK", "I;16"])
 def test_inpaint_takes_uploads_of_any_mode_and_size(client: Client, tmp_path, mode: str) -> None:
     scene = Image.open(EXAMPLE).convert("RGB")  # 256 px: resized to the model's 32, with a notice
-    image = scene.convert("L").point(lambda value: value * 257, "I;16") if mode == "I;16" else scene.convert(mode)
+    grey_16_bit = Image.fromarray(np.asarray(scene.convert("L"), np.uint16) * 257, "I;16")
+    image = grey_16_bit if mode == "I;16" else scene.convert(mode)
     path = tmp_path / ("scene.tiff" if mode == "CMYK" else "scene.png")
     image.save(path)
     editor = editor_value(scene, (0, 0, 128, 256), tmp_path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import ARTIFACTS
+from playwright.sync_api import expect
 
 # Records every text a status line shows, so that frames streamed between polls are not missed.
 WATCH_STATUS = """(selector) => {
@@ -102,12 +103,12 @@ def test_text_to_image_from_an_example_prompt(app_url: str, browser) -> None:
     page.get_by_role("tab", name="Text to image").click()
     tab = page.locator("#text-to-image-tab")
     tab.get_by_text("a small blue square").click()  # an example prompt fills the prompt box
-    assert tab.get_by_label("Prompt", exact=True).input_value() == "a small blue square"
+    expect(tab.get_by_label("Prompt", exact=True)).to_have_value("a small blue square", timeout=10_000)
     set_steps(tab, 200)
     statuses = streamed_steps(page, "text-to-image", 200)
     assert "“a small blue square”" in statuses[-1] and "200 steps of DPM-Solver++" in statuses[-1]
     result = tab.locator(".pixelated img").last
-    assert result.evaluate("image => image.complete && image.naturalWidth") == 2 * 32 * 4 + 4  # 2x2 grid, 4x
+    assert result.evaluate("image => image.complete && image.naturalWidth") == 2 * 32 * 8 + 8  # 2x2 grid, 8x
     page.screenshot(path=str(ARTIFACTS / "text-to-image.png"), full_page=True)
     assert not errors, errors
     page.close()

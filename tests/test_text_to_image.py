@@ -110,3 +110,13 @@ def test_bad_settings_name_the_allowed_values(tiny_sd: str, settings: dict, mess
 def test_a_model_of_another_kind_is_refused(tiny_ddpm: str) -> None:
     with pytest.raises(ValueError, match="is a DDPMPipeline; this tab takes a StableDiffusionPipeline"):
         generate(model=tiny_ddpm, prompt=PROMPT)
+
+
+def test_big_vaes_preview_through_a_linear_map_when_taesd_is_not_here(tiny_sd: str, monkeypatch) -> None:
+    from pipelines import streaming
+
+    monkeypatch.setattr(streaming, "FULL_DECODE_PARAMETERS", 0)  # treat the tiny VAE as Stable Diffusion's
+    monkeypatch.setattr(streaming, "PREVIEW_TAESD", "not-on-this-machine/taesd")
+    frames = list(generate_steps(model=tiny_sd, prompt=PROMPT, steps=3, batch_size=2))
+    assert frames[0].predicted_original.shape == (2, 4, 4, 3)  # latent resolution: no decoder ran
+    assert frames[-1].predicted_original.shape == (2, 16, 16, 3)  # the result is the pipeline's own decode

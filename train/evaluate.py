@@ -4,7 +4,7 @@
     python -m train.evaluate --model assets/models/shapes-ddpm --samples 256 --scheduler DDIM --steps 25 --seed 0
     python -m train.evaluate ... --json artifacts/eval.json        # also write the figures as JSON
     python -m train.evaluate --plain --steps 100 --batch-size 64   # plain DDPMPipeline, its own DDPM scheduler
-    python -m train.evaluate --compare                              # one row per sampler: ~25 minutes on 2 cores
+    python -m train.evaluate --compare                              # one row per sampler: ~7 minutes on 1 core
     python -m train.evaluate --text-to-image --inpainting           # shapes-sd: see train/evaluate_prompts.py
 
 Each 32x32 image is parsed back into objects by `analyse` (pure numpy, ~2 ms an image): the lit
