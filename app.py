@@ -206,6 +206,7 @@ def run_inpainting(
     prompt: str,
     negative_prompt: str,
     strength: float,
+    zoom: bool,
     guidance_scale: float,
     scheduler: str,
     steps: float,
@@ -222,17 +223,18 @@ def run_inpainting(
             editor_value.get("background"), editor_value.get("layers") or [], size, multiple
         )
         tell(notices, gr.Info)  # conversions done to the upload
-        tell(text_to_image.prompt_notices(model, prompt))
+        tell(text_to_image.prompt_notices(model, prompt, inpainting.PIPELINE_CLASSES))
         return inpainting.generate_steps(
-            model, image, mask, prompt, negative_prompt, strength, guidance_scale, scheduler, steps, seed
+            model, image, mask, prompt, negative_prompt, strength, guidance_scale, scheduler, steps, seed, zoom=zoom
         )
 
     yield from stream_frames(
         start,
         seed,
         lambda frame: (
-            f"Done: repainted with “{prompt}” in {frame.elapsed:.2f} s, strength {strength:g}, guidance "
-            f"{guidance_scale:g}, {steps_text(frame, steps, scheduler)}, {seeds_text(seed, 1)}."
+            f"Done: repainted with “{prompt}” in {frame.elapsed:.2f} s, strength {strength:g}"
+            f"{', zoomed into the mask' if zoom else ''}, guidance {guidance_scale:g}, "
+            f"{steps_text(frame, steps, scheduler)}, {seeds_text(seed, 1)}."
         ),
         request,
     )
@@ -342,6 +344,7 @@ with gr.Blocks(title="Diffusion Playground") as demo:
                 inpaint_prompt = gr.Textbox("a green triangle", label="Prompt", max_lines=2)
                 inpaint_negative = gr.Textbox("", label="Negative prompt", max_lines=2)
                 strength = gr.Slider(0.05, 1, value=inpainting.DEFAULT_STRENGTH, step=0.05, label="Strength")
+                zoom = gr.Checkbox(True, label="Zoom into the mask: repaint only the masked area, at full resolution")
                 inpaint_guidance = gr.Slider(
                     1,
                     text_to_image.MAX_GUIDANCE_SCALE,
@@ -411,6 +414,7 @@ with gr.Blocks(title="Diffusion Playground") as demo:
             inpaint_prompt,
             inpaint_negative,
             strength,
+            zoom,
             inpaint_guidance,
             inpaint_scheduler,
             inpaint_steps,

@@ -64,13 +64,14 @@ def main() -> None:
         settings = {"guidance_scale": guidance, "num_inference_steps": steps, "num_images_per_prompt": batch_size}
         if task == "inpainting":
             plain_class = StableDiffusionInpaintPipeline
-            settings.update(image=image, mask_image=inpainting.latent_aligned(mask, shared.vae_scale_factor))
+            # zoomed, as the app's default: the box around the mask, enlarged (the output must then be PIL)
+            settings.update(image=image, mask_image=mask, padding_mask_crop=1, output_type="pil")
 
             def streamed(scheduler=scheduler, steps=steps):
                 return inpainting.generate_steps(model, image, mask, PROMPT, "", 1.0, guidance, scheduler, steps)
 
             def handler(scheduler=scheduler, steps=steps):
-                return app.run_inpainting(model, editor, PROMPT, "", 1.0, guidance, scheduler, steps, 0, False)
+                return app.run_inpainting(model, editor, PROMPT, "", 1.0, True, guidance, scheduler, steps, 0, False)
         else:
             plain_class = StableDiffusionPipeline
 
@@ -84,7 +85,7 @@ def main() -> None:
             pipeline = plain_class.from_pipe(shared, scheduler=make_scheduler(scheduler, shared.scheduler.config))
             pipeline.set_progress_bar_config(disable=True)
             generator = [torch.Generator().manual_seed(index) for index in range(batch_size)]
-            return pipeline(PROMPT, generator=generator, output_type="np", **settings)
+            return pipeline(PROMPT, generator=generator, **{"output_type": "np", **settings})
 
         setting = f"{task}: {scheduler}, {steps} steps, batch {batch_size}"
         rows.append(compare_row(setting, plain, streamed, handler, repeats))

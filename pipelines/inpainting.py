@@ -33,6 +33,7 @@ DEFAULT_MODEL = "shapes-sd"
 DEFAULT_STRENGTH = 1.0  # 1: the masked part starts from pure noise; lower keeps more of what was there
 PIPELINE_CLASSES = ("StableDiffusionPipeline", "StableDiffusionInpaintPipeline")
 MASK_LEVEL = 0.5  # mask pixels at least this opaque are repainted
+ZOOM_MARGIN_DIVISOR = 32  # zoomed inpainting keeps a margin of 1/32 of the image around the mask (1 px at 32 px)
 
 
 def mask_from_layers(layers: list[Image.Image], size: tuple[int, int]) -> tuple[Image.Image, list[str]]:
@@ -105,8 +106,15 @@ def generate_steps(
     steps: int = text_to_image.DEFAULT_STEPS,
     seed: int = 0,
     batch_size: int = 1,
+    zoom: bool = True,
 ) -> Iterator[LatentFrame]:
-    """Repaint the white part of `mask` in `image` (both prepared by `prepare`), yielding a frame per step."""
+    """Repaint the white part of `mask` in `image` (both prepared by `prepare`), yielding a frame per step.
+
+    With `zoom`, only the box around the mask (and a small margin) is repainted, enlarged to the model's
+    full size ("only masked" inpainting): the model then draws what the prompt asks for in the middle of
+    its canvas, which is the mask. Without it, the whole image is diffused and a small model tends to put
+    the object where it usually draws objects, not where the mask is (README: 22 % against 100 %).
+    """
     if not 0.0 < strength <= 1.0:
         raise ValueError(f"Strength must be above 0 and at most 1; got {strength}.")
     pipeline = text_to_image.request_pipeline(model, scheduler, StableDiffusionInpaintPipeline, PIPELINE_CLASSES)
@@ -114,13 +122,16 @@ def generate_steps(
     text_to_image.check_settings(steps, most_steps, guidance_scale, seed, batch_size)
     if image is None or mask is None or image.size != mask.size:
         raise ValueError("Inpainting needs an image and a mask of the same size (see pipelines.inpainting.prepare).")
+    zoomed = {"padding_mask_crop": max(1, max(image.size) // ZOOM_MARGIN_DIVISOR), "output_type": "pil"}
     frames = stream_pipeline(
         pipeline,
         prompt=prompt,
         image=image,
-        mask_image=latent_aligned(mask, pipeline.vae_scale_factor),
+        # Zoomed, the mask is cropped and enlarged with the image; else it must cover whole latent pixels.
+        mask_image=mask if zoom else latent_aligned(mask, pipeline.vae_scale_factor),
         height=image.height,
         width=image.width,
+        **(zoomed if zoom else {}),
         negative_prompt=negative_prompt or None,
         strength=strength,
         guidance_scale=guidance_scale,

@@ -85,6 +85,13 @@ def preview_decoder(vae: AutoencoderKL) -> Callable[[torch.Tensor], np.ndarray]:
         )
 
 
+def to_uint8_output(images: np.ndarray | list) -> np.ndarray:
+    """A pipeline's output images, float arrays in [0, 1] or PIL images, as (batch, height, width, 3) uint8."""
+    if isinstance(images, np.ndarray):
+        return (images * 255).round().clip(0, 255).astype(np.uint8)
+    return np.stack([np.asarray(image.convert("RGB")) for image in images])
+
+
 def stream_pipeline(pipeline: DiffusionPipeline, **call: object) -> Iterator[LatentFrame]:
     """Run `pipeline(**call)` on a worker thread, yielding a LatentFrame after every step.
 
@@ -116,7 +123,7 @@ def stream_pipeline(pipeline: DiffusionPipeline, **call: object) -> Iterator[Lat
     def run() -> None:
         try:
             with torch.no_grad():
-                reports.put(pipeline(**call, callback_on_step_end=on_step_end, output_type="np"))
+                reports.put(pipeline(**{"output_type": "np", **call}, callback_on_step_end=on_step_end))
         except Exception as error:  # handed to the consumer, which raises it
             reports.put(error)
 
@@ -134,9 +141,8 @@ def stream_pipeline(pipeline: DiffusionPipeline, **call: object) -> Iterator[Lat
                 else:
                     yield report
                 continue
-            images = np.asarray(report.images)
             if last_frame is not None:
-                yield replace(last_frame, final_images=(images * 255).round().clip(0, 255).astype(np.uint8))
+                yield replace(last_frame, final_images=to_uint8_output(report.images))
             return
     finally:
         closed.set()

@@ -13,6 +13,7 @@ the interrupt flag.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import deque
 from collections.abc import Iterator
@@ -50,9 +51,9 @@ def known_words(tokenizer: PreTrainedTokenizerBase) -> set[str]:
     }
 
 
-def prompt_notices(model: str, prompt: str) -> list[str]:
+def prompt_notices(model: str, prompt: str, accepted: tuple[str, ...] = PIPELINE_CLASSES) -> list[str]:
     """What a user should know about a prompt before it runs: empty, too long, or words the model never saw."""
-    tokenizer = load_pipeline(model, PIPELINE_CLASSES).tokenizer
+    tokenizer = load_pipeline(model, accepted).tokenizer
     if not prompt.strip():
         return ["The prompt is empty: the model draws an unconditional sample, anything it has learnt."]
     notices = []
@@ -85,6 +86,13 @@ def check_settings(steps: int, most_steps: int, guidance_scale: float, seed: int
         raise ValueError(f"Batch size must be between 1 and {MAX_BATCH_SIZE}; got {batch_size}.")
     if not 0 <= seed <= MAX_SEED:
         raise ValueError(f"Seed must be between 0 and {MAX_SEED}; got {seed}.")
+
+
+# `from_pipe` casts the shared models to float32 (a no-op here), which makes diffusers 0.42 warn on every request
+# that "modules that should be kept in float32: []" might not be: a warning about an empty list, dropped.
+logging.getLogger("diffusers.models.modeling_utils").addFilter(
+    lambda record: "should be kept in float32: []" not in record.getMessage()
+)
 
 
 def request_pipeline(

@@ -140,6 +140,7 @@ def call_inpaint(client: Client, editor: dict, **overrides):
         "prompt": "a green triangle",
         "negative_prompt": "",
         "strength": 1.0,
+        "zoom": True,
         "guidance_scale": 5.0,
         "scheduler": "DPM-Solver++",
         "steps": 10,

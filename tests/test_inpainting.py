@@ -26,12 +26,13 @@ def stroke(size: int, box: tuple[int, int, int, int], layer_size: int | None = N
     return Image.fromarray(layer, "RGBA")
 
 
+@pytest.mark.parametrize("zoom", [True, False])
 @pytest.mark.parametrize("model_fixture", ["tiny_sd", "tiny_sd_inpainting"])
-def test_repaints_inside_the_mask_and_keeps_every_pixel_outside(request, model_fixture: str) -> None:
+def test_repaints_inside_the_mask_and_keeps_every_pixel_outside(request, model_fixture: str, zoom: bool) -> None:
     model = request.getfixturevalue(model_fixture)
     image, mask, notices = prepare(shapes_image(), [stroke(16, (1, 1, 8, 8))], longest=16, multiple=8)
     assert notices == []
-    frames = list(generate_steps(model, image, mask, "a green triangle", steps=5, seed=0, batch_size=2))
+    frames = list(generate_steps(model, image, mask, "a green triangle", steps=5, seed=0, batch_size=2, zoom=zoom))
     assert [frame.step for frame in frames] == [1, 2, 3, 4, 5]
     result = frames[-1].predicted_original
     assert result.shape == (2, 16, 16, 3)
@@ -97,3 +98,10 @@ def test_huge_uploads_are_resized_to_the_models_size_with_a_notice() -> None:
     assert resized.size == (32, 24) and "4000×3000 to 32×24" in notices[0]
     same, none = resize_for_model(Image.new("RGB", (32, 32)), longest=32, multiple=8)
     assert same.size == (32, 32) and none == []
+
+
+def test_an_inpainting_models_prompt_is_checked_too(tiny_sd_inpainting: str) -> None:
+    from pipelines import inpainting, text_to_image
+
+    (unknown,) = text_to_image.prompt_notices(tiny_sd_inpainting, "a red zebra", inpainting.PIPELINE_CLASSES)
+    assert "zebra" in unknown
