@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import statistics
 import time
 from collections.abc import Callable, Generator, Iterable
@@ -63,3 +64,24 @@ def first_update_over_http(api_name: str, warm_up: tuple, inputs: tuple, port: i
         return time.perf_counter() - started
     finally:
         app.demo.close()
+
+
+def write_table(rows: list[str], repeats: int, footer: str, out: str | None) -> None:
+    """Print the markdown table of a benchmark run (and write it to `out`), with peak RSS in its footer."""
+    import torch
+
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    table = "\n".join(
+        [
+            f"{torch.get_num_threads()} torch threads, torch {torch.__version__}; medians of {repeats} runs.",
+            "",
+            *HEADER,
+            *rows,
+            "",
+            f"{footer} Peak RSS of the whole benchmark process: {peak_rss_mb:.0f} MB.",
+        ]
+    )
+    print(table)
+    if out:
+        with open(out, "w") as file:
+            file.write(table + "\n")

@@ -14,14 +14,13 @@ and the time to the first frame, and to the first update of the app over HTTP (g
 from __future__ import annotations
 
 import argparse
-import resource
 
 import numpy as np
 import torch
 from diffusers import StableDiffusionInpaintPipeline, StableDiffusionPipeline
 from PIL import Image
 
-from bench.common import HEADER, compare_row, first_update_over_http
+from bench.common import compare_row, first_update_over_http, write_table
 
 PROMPT = "a large red circle on the left"
 SETTINGS = [  # (task, scheduler, steps, batch size)
@@ -97,22 +96,9 @@ def main() -> None:
         (model, PROMPT, "", guidance, defaults[0], 2, 0, False, 1),
         (model, PROMPT, "", guidance, *defaults, 0, False, 4),
     )
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    table = "\n".join(
-        [
-            f"{torch.get_num_threads()} torch threads, torch {torch.__version__}; medians of {args.repeats} runs.",
-            "",
-            *HEADER,
-            *rows,
-            "",
-            f"First streamed update through gradio_client (text to image, default settings, batch 4): "
-            f"{http_first * 1000:.0f} ms. Peak RSS of the whole benchmark process: {peak_rss_mb:.0f} MB.",
-        ]
-    )
-    print(table)
-    if args.out:
-        with open(args.out, "w") as file:
-            file.write(table + "\n")
+    setting = "text to image, default settings, batch 4"
+    footer = f"First streamed update through gradio_client ({setting}): {http_first * 1000:.0f} ms."
+    write_table(rows, args.repeats, footer, args.out)
 
 
 if __name__ == "__main__":

@@ -14,12 +14,11 @@ gradio_client. Peak RSS is the whole process's, after everything ran.
 from __future__ import annotations
 
 import argparse
-import resource
 
 import torch
 from diffusers import DDIMPipeline, DDPMPipeline
 
-from bench.common import HEADER, compare_row, first_update_over_http
+from bench.common import compare_row, first_update_over_http, write_table
 
 SETTINGS = [  # (scheduler, steps, batch size, the diffusers pipeline class that runs the same loop)
     ("DPM-Solver++ SDE", 50, 4, DDPMPipeline),  # the app's default
@@ -70,22 +69,8 @@ def main() -> None:
 
     default = (DEFAULT_MODEL, DEFAULT_SCHEDULER, DEFAULT_STEPS)
     http_first = first_update_over_http("/unconditional", (*default[:2], 2, 0, False, 1), (*default, 0, False, 4))
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    table = "\n".join(
-        [
-            f"{torch.get_num_threads()} torch threads, torch {torch.__version__}; medians of {args.repeats} runs.",
-            "",
-            *HEADER,
-            *rows,
-            "",
-            f"First streamed update through gradio_client (app default settings): {http_first * 1000:.0f} ms. "
-            f"Peak RSS of the whole benchmark process: {peak_rss_mb:.0f} MB.",
-        ]
-    )
-    print(table)
-    if args.out:
-        with open(args.out, "w") as file:
-            file.write(table + "\n")
+    footer = f"First streamed update through gradio_client (app default settings): {http_first * 1000:.0f} ms."
+    write_table(rows, args.repeats, footer, args.out)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,18 @@ def parse_config(config_class: type[TrainConfig], description: str | None) -> Tr
     return config_class(**vars(parser.parse_args()))
 
 
+def noise_schedule(clip_sample: bool) -> DDPMScheduler:
+    """The embedded models' schedule: T = 1000 on a cosine (Nichol & Dhariwal 2021), v-prediction; `trailing`
+    spacing makes few-step sampling start at t = T-1. Pixels are clipped to [-1, 1]; latents are unbounded."""
+    return DDPMScheduler(
+        num_train_timesteps=1000,
+        beta_schedule="squaredcos_cap_v2",
+        prediction_type="v_prediction",
+        timestep_spacing="trailing",
+        clip_sample=clip_sample,
+    )
+
+
 def learning_rate_at(step: int, config: TrainConfig) -> float:
     if step < config.warmup_steps:
         return config.learning_rate * (step + 1) / config.warmup_steps

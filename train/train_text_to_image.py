@@ -33,7 +33,7 @@ from diffusers import (
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-from train.common import TrainConfig, diffusion_loss, parse_config, train_loop
+from train.common import TrainConfig, diffusion_loss, noise_schedule, parse_config, train_loop
 from train.shapes import ShapesDataset, sample_scene
 
 MAX_PROMPT_TOKENS = 16  # start + 10 words of the longest caption + end, with room to spare
@@ -106,13 +106,7 @@ def build_unet(config: TextToImageConfig) -> UNet2DConditionModel:
 
 def build_scheduler() -> DDPMScheduler:
     """The training noise schedule; latents are not bounded, so no clipping of x̂0."""
-    return DDPMScheduler(
-        num_train_timesteps=1000,
-        beta_schedule="squaredcos_cap_v2",
-        prediction_type="v_prediction",
-        timestep_spacing="trailing",
-        clip_sample=False,
-    )
+    return noise_schedule(clip_sample=False)
 
 
 def main(config: TextToImageConfig) -> None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
 
-from train.common import TrainConfig, diffusion_loss, parse_config, train_loop
+from train.common import TrainConfig, diffusion_loss, noise_schedule, parse_config, train_loop
 from train.shapes import IMAGE_SIZE, ShapesDataset
 
 
@@ -54,15 +54,8 @@ def build_unet(config: UnconditionalConfig) -> UNet2DModel:
 
 
 def build_scheduler() -> DDPMScheduler:
-    """The model's noise schedule; `trailing` spacing makes few-step sampling start at t = T-1."""
-    return DDPMScheduler(
-        num_train_timesteps=1000,
-        beta_schedule="squaredcos_cap_v2",
-        prediction_type="v_prediction",
-        timestep_spacing="trailing",
-        clip_sample=True,
-        variance_type="fixed_small",
-    )
+    """The model's noise schedule: pixels in [-1, 1]."""
+    return noise_schedule(clip_sample=True)
 
 
 def main(config: UnconditionalConfig) -> None:
