@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import resource
 import statistics
 import time
@@ -11,6 +12,19 @@ HEADER = [
     "| setting | plain diffusers | generator | app handler | generator / plain | app / plain | first frame |",
     "| --- | --- | --- | --- | --- | --- | --- |",
 ]
+
+
+def parse_arguments(description: str | None) -> argparse.Namespace:
+    """--repeats, --threads (set here, before anything runs) and --out, shared by every benchmark."""
+    import torch
+
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", help="also write the markdown table here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    return args
 
 
 def seconds(run: Callable[[], object]) -> float:

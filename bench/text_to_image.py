@@ -13,14 +13,12 @@ and the time to the first frame, and to the first update of the app over HTTP (g
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import torch
 from diffusers import StableDiffusionInpaintPipeline, StableDiffusionPipeline
 from PIL import Image
 
-from bench.common import compare_row, first_update_over_http, write_table
+from bench.common import compare_row, first_update_over_http, parse_arguments, write_table
 
 PROMPT = "a large red circle on the left"
 SETTINGS = [  # (task, scheduler, steps, batch size)
@@ -42,12 +40,7 @@ def example_inputs(size: int) -> tuple[Image.Image, Image.Image]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", help="also write the markdown table here")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = parse_arguments(__doc__)
 
     import app
     from pipelines import inpainting, text_to_image

@@ -13,12 +13,10 @@ gradio_client. Peak RSS is the whole process's, after everything ran.
 
 from __future__ import annotations
 
-import argparse
-
 import torch
 from diffusers import DDIMPipeline, DDPMPipeline
 
-from bench.common import compare_row, first_update_over_http, write_table
+from bench.common import compare_row, first_update_over_http, parse_arguments, write_table
 
 SETTINGS = [  # (scheduler, steps, batch size, the diffusers pipeline class that runs the same loop)
     ("DPM-Solver++ SDE", 50, 4, DDPMPipeline),  # the app's default
@@ -28,12 +26,7 @@ SETTINGS = [  # (scheduler, steps, batch size, the diffusers pipeline class that
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", help="also write the markdown table here")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = parse_arguments(__doc__)
 
     from app import run_unconditional
     from pipelines.loading import load_pipeline, make_scheduler
