@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
-from contextlib import closing
+from contextlib import closing, nullcontext
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
-from pipelines import inpainting, text_to_image, unconditional
+from pipelines import inpainting, super_resolution, text_to_image, unconditional
 from pipelines.frames import Frame, LatentFrame, Throttle, image_grid
 from pipelines.loading import SCHEDULERS
 
@@ -42,8 +43,20 @@ EXAMPLE_PROMPTS = [
     ["a green circle and a purple square"],
     ["a white triangle in the center"],
 ]
+SUPER_RESOLUTION_MODELS = [
+    ("photo-sr-4x: embedded, photos, trained by this project", super_resolution.DEFAULT_MODEL),
+    (
+        "CompVis/ldm-super-resolution-4x-openimages: hub (slow on a CPU)",
+        "CompVis/ldm-super-resolution-4x-openimages",
+    ),
+    (
+        "stabilityai/stable-diffusion-x4-upscaler: hub, prompt-guided (very slow on a CPU)",
+        "stabilityai/stable-diffusion-x4-upscaler",
+    ),
+]
 EXAMPLES_DIR = Path(__file__).resolve().parent / "assets" / "examples"
 EXAMPLE_SCENES = sorted(str(path) for path in EXAMPLES_DIR.glob("scene-*.png"))
+EXAMPLE_PHOTOS = sorted(str(path) for path in EXAMPLES_DIR.glob("photo-*.png"))
 MAX_BATCH_SIZE = 8  # every tab's batch limit
 MAX_SEED = 2**32 - 1
 stop_requests: set[str | None] = set()  # sessions whose user pressed Stop; their run ends after its current step
@@ -64,11 +77,37 @@ then decodes into pixels. The left image shows the latent's 4 channels as grey t
 The prompt steers every step through cross-attention; **guidance** pushes the prediction away from what the model
 would draw without the prompt (1 = no guidance).
 """
+SUPER_RESOLUTION_EXPLANATION = """
+**Super-resolution:** the model draws a photo 4× larger than the one given, which it sees at every step beside the
+noisy latent: it only has to invent the fine detail that the small photo lacks. The left image shows the latent's 3
+channels (one number per 4×4 pixels of the result); the right one is x̂₀ decoded, detail appearing as t falls.
+Compare the result with bicubic interpolation, the classic way to enlarge an image, by dragging its slider.
+"""
 INPAINTING_EXPLANATION = """
 **Inpainting:** paint over part of an image (or pick an example and paint over one shape), then describe what should
 be there. At every step the unpainted part is reset to the original, noised to the current level, so the model only
 invents the painted part and makes it fit. Pixels outside the mask are kept exactly.
 """
+
+
+def readable_uploads(component: gr.Image) -> gr.Image:
+    """Make `component` answer unreadable uploads (not an image, damaged, a decompression bomb) with a clear
+    message: Pillow fails while Gradio reads the upload, before any handler runs, and Gradio would say "Error".
+    (An instance attribute, because subclassing a Gradio component makes Gradio write a stub file beside app.py.)"""
+    read = component.preprocess
+
+    def read_or_explain(payload: object) -> Image.Image | None:
+        try:
+            return read(payload)
+        except Image.DecompressionBombError as error:
+            raise gr.Error(f"The image is too large to open safely: {error}") from error
+        except UnidentifiedImageError as error:
+            raise gr.Error("The file is not an image that can be read (PNG, JPEG, WebP, ...).") from error
+        except (OSError, SyntaxError) as error:  # what Pillow raises on a damaged file
+            raise gr.Error(f"The image file is truncated or corrupt and cannot be read ({error}).") from error
+
+    component.preprocess = read_or_explain
+    return component
 
 
 def whole_number(value: float | None, name: str) -> int:
@@ -77,23 +116,37 @@ def whole_number(value: float | None, name: str) -> int:
     return int(value)
 
 
-def frame_views(frame: Frame) -> tuple[np.ndarray, np.ndarray, str]:
-    """The x_t grid, the x̂0 grid and a status line for one frame."""
+def frame_views(frame: Frame, throttle: Throttle | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """The x_t grid, the x̂0 grid and a status line for one frame; x̂0 is skipped when `throttle` cannot afford it."""
     status = f"Step {frame.step} / {frame.total_steps} · t = {frame.timestep} · {frame.elapsed:.2f} s"
-    return image_grid(frame.noisy_sample), image_grid(frame.predicted_original), status
+    if throttle is not None and not throttle.affordable():
+        return image_grid(frame.noisy_sample), gr.skip(), status
+    with throttle.timed() if throttle else nullcontext():  # decoding a latent x̂0 is the costly part
+        estimate = image_grid(frame.predicted_original)
+    return image_grid(frame.noisy_sample), estimate, status
 
 
 def request_stop(request: gr.Request) -> None:
     stop_requests.add(request.session_hash)
 
 
+def result_grid(frame: Frame | LatentFrame) -> np.ndarray:
+    """The images of the last frame as one grid, small ones enlarged so that they are visible."""
+    return image_grid(frame.predicted_original, scale=max(1, RESULT_SIZE // frame.predicted_original.shape[1]))
+
+
 def stream_frames(
-    start: Callable[[], Iterator[Frame | LatentFrame]], seed: int, done: Callable, request: gr.Request | None
+    start: Callable[[], Iterator[Frame | LatentFrame]],
+    seed: int,
+    done: Callable,
+    request: gr.Request | None,
+    result: Callable[[Frame | LatentFrame], object] = result_grid,
 ) -> Iterator[tuple]:
     """Stream any task's frames to its tab: x_t, x̂0, result, status, seed, replay slider, frames kept for replay.
 
     `start()` begins the run (it may raise ValueError for bad settings); `done(last_frame)` is the final
-    status line. Throttled to ~10 updates a second, always the last; Stop ends the run between steps.
+    status line and `result(last_frame)` the result shown. Throttled to ~10 updates a second (fewer when a
+    frame is costly to show), always the last; Stop ends the run between steps.
     """
     session = request.session_hash if request else None
     stop_requests.discard(session)  # a Stop pressed before this run is not meant for it
@@ -112,7 +165,7 @@ def stream_frames(
                     yield noisy, estimate, gr.skip(), status, seed, replay_slider(frames), frames
                     return
                 if throttle.ready(frame):
-                    noisy, estimate, status = frame_views(frame)
+                    noisy, estimate, status = frame_views(frame, throttle)
                     yield noisy, estimate, gr.skip(), status, seed, gr.skip(), frames
     except ValueError as error:  # settings, input or model the pipeline refused: tell the user why
         raise gr.Error(str(error)) from error
@@ -120,10 +173,8 @@ def stream_frames(
         raise gr.Error(f"Generation failed: {type(error).__name__}: {error}") from error
     finally:
         stop_requests.discard(session)
-    scale = max(1, RESULT_SIZE // frame.predicted_original.shape[1])
-    result = image_grid(frame.predicted_original, scale=scale)
     noisy, estimate, _ = frame_views(frame)
-    yield noisy, estimate, result, done(frame), seed, replay_slider(frames), frames
+    yield noisy, estimate, result(frame), done(frame), seed, replay_slider(frames), frames
 
 
 def run_seed(seed: float, random_seed: bool) -> int:
@@ -240,14 +291,75 @@ def run_inpainting(
     )
 
 
+def run_super_resolution(
+    model: str,
+    photo: Image.Image | None,
+    scheduler: str,
+    steps: float,
+    eta: float,
+    seed: float,
+    random_seed: bool,
+    prompt: str,
+    guidance_scale: float,
+    noise_level: float,
+    request: gr.Request | None = None,
+) -> Iterator[tuple]:
+    steps, seed = whole_number(steps, "Steps"), run_seed(seed, random_seed)
+    noise_level = whole_number(noise_level, "Noise level")
+    prepared: list[Image.Image] = []  # the input as upscaled, for the bicubic comparison
+
+    def start() -> Iterator[LatentFrame]:
+        image, notices = super_resolution.prepare(photo)
+        tell(notices, gr.Info)  # conversions done to the upload
+        prepared.append(image)
+        return super_resolution.generate_steps(
+            model, image, scheduler, steps, seed, eta, prompt, guidance_scale, noise_level
+        )
+
+    def done(frame: LatentFrame) -> str:
+        width, height = prepared[0].size
+        return (
+            f"Done: {width}×{height} upscaled to {width * super_resolution.SCALE}×{height * super_resolution.SCALE} "
+            f"in {frame.elapsed:.2f} s, {steps_text(frame, steps, scheduler)}, eta {eta:g}, {seeds_text(seed, 1)}. "
+            "Drag the slider over the result: bicubic interpolation on the left, diffusion on the right."
+        )
+
+    yield from stream_frames(
+        start,
+        seed,
+        done,
+        request,
+        result=lambda frame: (super_resolution.bicubic(prepared[0]), frame.predicted_original[0]),
+    )
+
+
 def replay_slider(frames: list) -> gr.Slider:
-    return gr.Slider(minimum=1, maximum=len(frames), value=len(frames), visible=True)
+    # a one-step run has nothing to replay (and a slider from 1 to 1 is refused by Gradio)
+    return gr.Slider(minimum=1, maximum=max(2, len(frames)), value=len(frames), visible=len(frames) > 1)
 
 
 def replay_step(step: float, frames: list) -> tuple:
     if not frames:
         raise gr.Error("Generate first: the replay shows the steps of the last run.")
     return frame_views(frames[min(max(int(step), 1), len(frames)) - 1])
+
+
+def model_dropdown(choices: list[tuple[str, str]], default: str) -> gr.Dropdown:
+    return gr.Dropdown(choices, value=default, label="Model", allow_custom_value=True)
+
+
+def sampler_inputs(default_scheduler: str, default_steps: int) -> tuple[gr.Dropdown, gr.Slider]:
+    scheduler = gr.Dropdown(list(SCHEDULERS), value=default_scheduler, label="Scheduler")
+    return scheduler, gr.Slider(1, 1000, value=default_steps, step=1, label="Steps")
+
+
+def guidance_slider() -> gr.Slider:
+    maximum, default = text_to_image.MAX_GUIDANCE_SCALE, text_to_image.DEFAULT_GUIDANCE_SCALE
+    return gr.Slider(1, maximum, value=default, step=0.5, label="Guidance scale")
+
+
+# Image inputs take uploads as they are; pipelines.images converts them, with notices.
+UPLOAD_SETTINGS = {"type": "pil", "image_mode": None, "sources": ("upload", "clipboard"), "format": "png"}
 
 
 def seed_inputs() -> tuple[gr.Number, gr.Checkbox]:
@@ -262,14 +374,26 @@ def run_buttons() -> tuple[gr.Button, gr.Button]:
         return gr.Button("Generate", variant="primary"), gr.Button("Stop", variant="stop")
 
 
-def stream_outputs(task: str, noisy_label: str, estimate_label: str) -> list[gr.components.Component]:
-    """x_t and x̂0 side by side, status, replay slider, result, and the frames kept for replay."""
+def stream_outputs(
+    task: str, noisy_label: str, estimate_label: str, compare: bool = False
+) -> list[gr.components.Component]:
+    """x_t and x̂0 side by side, status, replay slider, result (a before/after slider if `compare`), and the
+    frames kept for replay."""
     with gr.Row():
         noisy = gr.Image(label=noisy_label, format="png", height=256, elem_classes="pixelated")
         estimate = gr.Image(label=estimate_label, format="png", height=256, elem_classes="pixelated")
     status = gr.Markdown("Press **Generate** to start from pure noise.", elem_id=f"{task}-status")
     replay = gr.Slider(0, 1, value=1, step=1, label="Replay: step", visible=False)
-    result = gr.Image(label="Result", format="png", height=320, elem_classes="pixelated")
+    if compare:
+        result = gr.ImageSlider(
+            label="Result: bicubic ◀ ▶ diffusion",
+            format="png",
+            max_height=512,
+            buttons=["download", "fullscreen"],
+            elem_id=f"{task}-result",
+        )
+    else:
+        result = gr.Image(label="Result", format="png", height=320, elem_classes="pixelated", elem_id=f"{task}-result")
     # Every step's frame, for the replay slider (previews of at most 128 px: ~50 MB for 1000 steps of 8 32-px
     # images; latent frames keep only their latents until shown); dropped 30 minutes after the last run.
     frames = gr.State([], time_to_live=FRAMES_KEPT_SECONDS)
@@ -282,11 +406,8 @@ with gr.Blocks(title="Diffusion Playground") as demo:
         gr.Markdown(EXPLANATION)
         with gr.Row():
             with gr.Column(scale=1):
-                model = gr.Dropdown(
-                    UNCONDITIONAL_MODELS, value=unconditional.DEFAULT_MODEL, label="Model", allow_custom_value=True
-                )
-                scheduler = gr.Dropdown(list(SCHEDULERS), value=unconditional.DEFAULT_SCHEDULER, label="Scheduler")
-                steps = gr.Slider(1, 1000, value=unconditional.DEFAULT_STEPS, step=1, label="Steps")
+                model = model_dropdown(UNCONDITIONAL_MODELS, unconditional.DEFAULT_MODEL)
+                scheduler, steps = sampler_inputs(unconditional.DEFAULT_SCHEDULER, unconditional.DEFAULT_STEPS)
                 seed, random_seed = seed_inputs()
                 batch_size = gr.Slider(1, MAX_BATCH_SIZE, value=4, step=1, label="Batch size")
                 generate_button, stop_button = run_buttons()
@@ -299,20 +420,11 @@ with gr.Blocks(title="Diffusion Playground") as demo:
         gr.Markdown(LATENT_EXPLANATION)
         with gr.Row():
             with gr.Column(scale=1):
-                t2i_model = gr.Dropdown(
-                    LATENT_MODELS, value=text_to_image.DEFAULT_MODEL, label="Model", allow_custom_value=True
-                )
+                t2i_model = model_dropdown(LATENT_MODELS, text_to_image.DEFAULT_MODEL)
                 prompt = gr.Textbox("a large red circle on the left", label="Prompt", max_lines=2)
                 negative_prompt = gr.Textbox("", label="Negative prompt", max_lines=2)
-                guidance = gr.Slider(
-                    1,
-                    text_to_image.MAX_GUIDANCE_SCALE,
-                    value=text_to_image.DEFAULT_GUIDANCE_SCALE,
-                    step=0.5,
-                    label="Guidance scale",
-                )
-                t2i_scheduler = gr.Dropdown(list(SCHEDULERS), value=text_to_image.DEFAULT_SCHEDULER, label="Scheduler")
-                t2i_steps = gr.Slider(1, 1000, value=text_to_image.DEFAULT_STEPS, step=1, label="Steps")
+                guidance = guidance_slider()
+                t2i_scheduler, t2i_steps = sampler_inputs(text_to_image.DEFAULT_SCHEDULER, text_to_image.DEFAULT_STEPS)
                 t2i_seed, t2i_random_seed = seed_inputs()
                 t2i_batch_size = gr.Slider(1, MAX_BATCH_SIZE, value=4, step=1, label="Batch size")
                 t2i_generate, t2i_stop = run_buttons()
@@ -326,41 +438,70 @@ with gr.Blocks(title="Diffusion Playground") as demo:
         gr.Markdown(INPAINTING_EXPLANATION)
         with gr.Row():
             with gr.Column(scale=1):
-                inpaint_model = gr.Dropdown(
-                    LATENT_MODELS, value=inpainting.DEFAULT_MODEL, label="Model", allow_custom_value=True
-                )
+                inpaint_model = model_dropdown(LATENT_MODELS, inpainting.DEFAULT_MODEL)
                 editor = gr.ImageEditor(
                     label="Image: paint over the part to repaint",
-                    type="pil",
-                    image_mode=None,  # uploads arrive as they are; pipelines.images converts them, with notices
-                    sources=("upload", "clipboard"),
                     brush=gr.Brush(colors=[("#ffffff", 0.7)], color_mode="fixed"),
                     transforms=(),
-                    format="png",
                     height=320,
                     elem_classes="pixelated",
+                    **UPLOAD_SETTINGS,
                 )
                 gr.Examples(EXAMPLE_SCENES, inputs=[editor], label="Example images")
                 inpaint_prompt = gr.Textbox("a green triangle", label="Prompt", max_lines=2)
                 inpaint_negative = gr.Textbox("", label="Negative prompt", max_lines=2)
                 strength = gr.Slider(0.05, 1, value=inpainting.DEFAULT_STRENGTH, step=0.05, label="Strength")
                 zoom = gr.Checkbox(True, label="Zoom into the mask: repaint only the masked area, at full resolution")
-                inpaint_guidance = gr.Slider(
-                    1,
-                    text_to_image.MAX_GUIDANCE_SCALE,
-                    value=text_to_image.DEFAULT_GUIDANCE_SCALE,
-                    step=0.5,
-                    label="Guidance scale",
+                inpaint_guidance = guidance_slider()
+                inpaint_scheduler, inpaint_steps = sampler_inputs(
+                    text_to_image.DEFAULT_SCHEDULER, text_to_image.DEFAULT_STEPS
                 )
-                inpaint_scheduler = gr.Dropdown(
-                    list(SCHEDULERS), value=text_to_image.DEFAULT_SCHEDULER, label="Scheduler"
-                )
-                inpaint_steps = gr.Slider(1, 1000, value=text_to_image.DEFAULT_STEPS, step=1, label="Steps")
                 inpaint_seed, inpaint_random_seed = seed_inputs()
                 inpaint_generate, inpaint_stop = run_buttons()
             with gr.Column(scale=2):
                 inpaint_outputs = stream_outputs(
                     "inpainting", "x_t: the 4 latent channels", "x̂₀: predicted clean image, decoded"
+                )
+
+    with gr.Tab("Super-resolution", id="super-resolution", elem_id="super-resolution-tab"):
+        gr.Markdown(SUPER_RESOLUTION_EXPLANATION)
+        with gr.Row():
+            with gr.Column(scale=1):
+                sr_model = model_dropdown(SUPER_RESOLUTION_MODELS, super_resolution.DEFAULT_MODEL)
+                photo = readable_uploads(
+                    gr.Image(
+                        label=f"Photo to upscale (at most {super_resolution.MAX_INPUT_PIXELS:,} pixels, or reduced)",
+                        height=256,
+                        elem_classes="pixelated",
+                        **UPLOAD_SETTINGS,
+                    )
+                )
+                gr.Examples(
+                    EXAMPLE_PHOTOS,
+                    inputs=[photo],
+                    label="Example photos (astronaut and coffee: never seen in training)",
+                )
+                sr_scheduler, sr_steps = sampler_inputs(
+                    super_resolution.DEFAULT_SCHEDULER, super_resolution.DEFAULT_STEPS
+                )
+                eta = gr.Slider(
+                    0, 1, value=super_resolution.DEFAULT_ETA, step=0.05, label="Eta (DDIM: 0 deterministic, 1 random)"
+                )
+                sr_seed, sr_random_seed = seed_inputs()
+                with gr.Accordion("Stable Diffusion upscaler only", open=False):
+                    sr_prompt = gr.Textbox("", label="Prompt", max_lines=2)
+                    sr_guidance = guidance_slider()
+                    noise_level = gr.Slider(
+                        0,
+                        super_resolution.MAX_NOISE_LEVEL,
+                        value=super_resolution.DEFAULT_NOISE_LEVEL,
+                        step=1,
+                        label="Noise level added to the input",
+                    )
+                sr_generate, sr_stop = run_buttons()
+            with gr.Column(scale=2):
+                sr_outputs = stream_outputs(
+                    "super-resolution", "x_t: the 3 latent channels", "x̂₀: predicted photo, decoded", compare=True
                 )
 
     def wire(button, stop, handler, inputs: list, seed: gr.Number, outputs: list, api_name: str) -> None:
@@ -424,6 +565,15 @@ with gr.Blocks(title="Diffusion Playground") as demo:
         inpaint_seed,
         inpaint_outputs,
         "inpaint",
+    )
+    wire(
+        sr_generate,
+        sr_stop,
+        run_super_resolution,
+        [sr_model, photo, sr_scheduler, sr_steps, eta, sr_seed, sr_random_seed, sr_prompt, sr_guidance, noise_level],
+        sr_seed,
+        sr_outputs,
+        "super_resolution",
     )
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -61,17 +62,6 @@ class LatentFrame(Step):
         return self.final_images if self.final_images is not None else self.decode(self.predicted_latents)
 
 
-def predict_original(
-    noisy_sample: torch.Tensor, model_output: torch.Tensor, alpha_prod: torch.Tensor, prediction_type: str
-) -> torch.Tensor:
-    """x̂0 from x_t and the model's output, for schedulers that do not report it."""
-    if prediction_type == "epsilon":  # x_t = sqrt(a) x0 + sqrt(1-a) eps, solved for x0 (DDPM eq. 15)
-        return (noisy_sample - (1 - alpha_prod).sqrt() * model_output) / alpha_prod.sqrt()
-    if prediction_type == "v_prediction":  # x0 = sqrt(a) x_t - sqrt(1-a) v (Salimans & Ho 2022)
-        return alpha_prod.sqrt() * noisy_sample - (1 - alpha_prod).sqrt() * model_output
-    return model_output  # "sample": the model predicts x0 itself
-
-
 def to_uint8_images(images: torch.Tensor, max_size: int | None = None) -> np.ndarray:
     """(batch, 1 or 3, height, width) in [-1, 1] to (batch, height, width, 3) uint8, shrunk to `max_size` if larger."""
     images = images.detach().float()
@@ -108,19 +98,36 @@ def latent_channels(latents: torch.Tensor) -> np.ndarray:
 
 
 class Throttle:
-    """Lets a frame through at most every `interval` seconds, and always the last one.
+    """Which frames reach the browser, and which of them bring a new x̂0.
 
-    The frames in between are dropped rather than queued, so a slow browser never
-    makes the sampler wait and what it shows is never stale.
+    A frame goes at most every `interval` seconds, and always the last one; the frames in between
+    are dropped rather than queued, so a slow browser never makes the sampler wait and what it
+    shows is never stale. Drawing x̂0 can cost far more than a step (decoding a large latent: about
+    a second for a 256-pixel photo), so it is timed (`timed()`) and redrawn only as often as keeps
+    that cost under `max_share` of the run's time (`affordable()`); the frames in between update
+    x_t and the status only.
     """
 
-    def __init__(self, interval: float = 0.1) -> None:
+    def __init__(self, interval: float = 0.1, max_share: float = 0.05) -> None:
         self.interval = interval
+        self.max_share = max_share
         self.last_sent = -math.inf
+        self.last_drawn = -math.inf
+        self.cost = 0.0  # seconds the last timed drawing took
 
-    def ready(self, frame: Frame) -> bool:
+    def ready(self, frame: Step) -> bool:
         now = time.perf_counter()
         if frame.is_last or now - self.last_sent >= self.interval:
             self.last_sent = now
             return True
         return False
+
+    def affordable(self) -> bool:
+        return time.perf_counter() - self.last_drawn >= self.cost / self.max_share
+
+    @contextmanager
+    def timed(self) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        self.last_drawn = time.perf_counter()
+        self.cost = self.last_drawn - started

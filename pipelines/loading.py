@@ -26,6 +26,8 @@ from diffusers import (
 )
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
+from pipelines import torch_thread
+
 MODELS_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
 
 # Display name -> scheduler class and the settings that make it that sampler.
@@ -86,7 +88,7 @@ def load_pipeline(model: str, pipeline_classes: tuple[str, ...]) -> DiffusionPip
 
 @lru_cache(maxsize=4)
 def _load_cached(model: str) -> DiffusionPipeline:
-    return DiffusionPipeline.from_pretrained(model).to(device())
+    return torch_thread.run(lambda: DiffusionPipeline.from_pretrained(model).to(device()))
 
 
 MULTISTEP_SOLVERS = ("DPM-Solver++", "DPM-Solver++ SDE", "UniPC", "DEIS")

@@ -1,7 +1,7 @@
 """Streaming a diffusers pipeline call: a `LatentFrame` at every denoising step.
 
 Stable Diffusion-type pipelines own their denoising loop and report each step through
-`callback_on_step_end`. `stream_pipeline` runs the call on a worker thread and turns those
+`callback_on_step_end`. `stream_pipeline` runs the call on the torch thread and turns those
 callbacks into a generator, so that a latent-diffusion task has the same shape as the
 unconditional one: `for frame in generate_steps(...)`. Closing the generator (the user
 pressed Stop, or went away) sets the pipeline's interrupt flag: the run ends after its
@@ -12,6 +12,7 @@ scheduler's state are never shared.
 from __future__ import annotations
 
 import functools
+import inspect
 import queue
 import threading
 import time
@@ -23,7 +24,9 @@ import torch
 from diffusers import AutoencoderKL, AutoencoderTiny, DiffusionPipeline
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
-from pipelines.frames import LatentFrame, predict_original, to_uint8_images
+from pipelines import torch_thread
+from pipelines.frames import LatentFrame, to_uint8_images
+from pipelines.sampling import estimated_original
 
 FULL_DECODE_PARAMETERS = 20_000_000  # VAEs smaller than this decode every previewed x̂0 exactly (the tiny ones)
 PREVIEW_TAESD = "madebyollin/taesd"  # tiny SD-family decoder, used for previews when it is on this machine
@@ -56,10 +59,7 @@ def record_steps(scheduler: SchedulerMixin) -> StepRecord:
         # x_t in DDPM's own scale: Euler-type samplers keep sqrt(1 + sigma^2) x_t, the others x_t itself
         noisy_sample = scheduler.scale_model_input(sample, timestep)
         output = scheduler_step(model_output, timestep, sample, *args, return_dict=True, **kwargs)
-        predicted = getattr(output, "pred_original_sample", None)
-        if predicted is None:
-            alpha_prod = scheduler.alphas_cumprod[int(timestep)].to(sample.device, sample.dtype)
-            predicted = predict_original(noisy_sample, model_output, alpha_prod, scheduler.config.prediction_type)
+        predicted = estimated_original(scheduler, output, noisy_sample, model_output, timestep)
         record.noisy_sample, record.predicted_original = noisy_sample, predicted
         return output if return_dict else output.to_tuple()
 
@@ -92,23 +92,35 @@ def to_uint8_output(images: np.ndarray | list) -> np.ndarray:
     return np.stack([np.asarray(image.convert("RGB")) for image in images])
 
 
-def stream_pipeline(pipeline: DiffusionPipeline, **call: object) -> Iterator[LatentFrame]:
-    """Run `pipeline(**call)` on a worker thread, yielding a LatentFrame after every step.
+class Interrupted(Exception):
+    """Raised in a legacy `callback` to end a pipeline run that has no interrupt flag."""
 
-    The last frame carries the pipeline's own output images (`final_images`). Errors raised
-    by the pipeline (bad sizes, say) are raised here, in the caller's thread.
+
+def stream_pipeline(
+    pipeline: DiffusionPipeline, decode: Callable[[torch.Tensor], np.ndarray] | None = None, **call: object
+) -> Iterator[LatentFrame]:
+    """Run `pipeline(**call)` on the torch thread, yielding a LatentFrame after every step.
+
+    `decode` draws the previewed x̂0 latents (default: `preview_decoder` of the pipeline's VAE). The
+    last frame carries the pipeline's own output images (`final_images`). Errors raised by the
+    pipeline (bad sizes, say) are raised here, in the caller's thread. Pipelines with
+    `callback_on_step_end` report through it; older ones (the SD upscaler) through `callback`.
     """
     record = record_steps(pipeline.scheduler)
-    decode = torch.no_grad()(preview_decoder(pipeline.vae))
+    preview = torch.no_grad()(decode or preview_decoder(pipeline.vae))
+
+    def decode(latents: torch.Tensor) -> np.ndarray:  # asked for by the consumer: run between two steps
+        return torch_thread.run(preview, latents)
+
     reports: queue.Queue = queue.Queue()  # frames, then the pipeline's output or its exception
     closed = threading.Event()
     started = time.perf_counter()
 
-    def on_step_end(pipe: DiffusionPipeline, index: int, timestep: torch.Tensor, tensors: dict) -> dict:
+    def put_frame(index: int, total_steps: int, timestep: torch.Tensor) -> None:
         reports.put(
             LatentFrame(
                 step=index + 1,
-                total_steps=pipe.num_timesteps,
+                total_steps=total_steps,
                 timestep=int(round(float(timestep))),
                 elapsed=time.perf_counter() - started,
                 latents=record.noisy_sample,
@@ -116,19 +128,35 @@ def stream_pipeline(pipeline: DiffusionPipeline, **call: object) -> Iterator[Lat
                 decode=decode,
             )
         )
+
+    def on_step_end(pipe: DiffusionPipeline, index: int, timestep: torch.Tensor, tensors: dict) -> dict:
+        put_frame(index, pipe.num_timesteps, timestep)
         if closed.is_set():
             pipe._interrupt = True  # diffusers skips the remaining steps
+        torch_thread.serve_pending()  # decodes of frames being shown, other users' steps
         return tensors  # the pipeline reads its latents back from this dict
+
+    def on_step(index: int, timestep: torch.Tensor, latents: torch.Tensor) -> None:
+        put_frame(index, len(pipeline.scheduler.timesteps), timestep)
+        if closed.is_set():
+            raise Interrupted  # no flag to set: leave the pipeline's loop
+        torch_thread.serve_pending()
+
+    if "callback_on_step_end" in inspect.signature(pipeline.__call__).parameters:
+        callbacks = {"callback_on_step_end": on_step_end}
+    else:
+        callbacks = {"callback": on_step, "callback_steps": 1}
 
     def run() -> None:
         try:
             with torch.no_grad():
-                reports.put(pipeline(**{"output_type": "np", **call}, callback_on_step_end=on_step_end))
+                reports.put(pipeline(**{"output_type": "np", **call}, **callbacks))
+        except Interrupted:  # the consumer is gone: nobody reads the queue any more
+            pass
         except Exception as error:  # handed to the consumer, which raises it
             reports.put(error)
 
-    worker = threading.Thread(target=run, name="diffusion", daemon=True)
-    worker.start()
+    job = torch_thread.start(run)
     try:
         last_frame = None
         while True:
@@ -146,4 +174,4 @@ def stream_pipeline(pipeline: DiffusionPipeline, **call: object) -> Iterator[Lat
             return
     finally:
         closed.set()
-        worker.join()
+        job.result()  # the run ends after its current step

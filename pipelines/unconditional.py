@@ -11,7 +11,6 @@ same way: the embedded `shapes-ddpm`, `google/ddpm-cifar10-32`, `google/ddpm-cat
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -20,8 +19,10 @@ import torch
 from diffusers import UNet2DModel
 from diffusers.utils.torch_utils import randn_tensor
 
-from pipelines.frames import Frame, predict_original, to_uint8_images
+from pipelines import torch_thread
+from pipelines.frames import Frame, to_uint8_images
 from pipelines.loading import load_pipeline, make_scheduler, max_steps
+from pipelines.sampling import reverse_process
 
 DEFAULT_MODEL = "shapes-ddpm"
 # The embedded model samples cleanest with a stochastic sampler (README: train/evaluate.py --compare).
@@ -44,7 +45,6 @@ def check_settings(unet: UNet2DModel, steps: int, most_steps: int, seed: int, ba
         raise ValueError(f"Seed must be between 0 and {MAX_SEED}; got {seed}.")
 
 
-@torch.no_grad()
 def generate_steps(
     model: str = DEFAULT_MODEL,
     scheduler: str = DEFAULT_SCHEDULER,
@@ -53,12 +53,23 @@ def generate_steps(
     batch_size: int = 1,
     generator: torch.Generator | list[torch.Generator] | None = None,
 ) -> Iterator[Frame]:
-    """Sample `batch_size` images, yielding a Frame after every denoising step.
+    """Sample `batch_size` images, yielding a Frame after every denoising step (each step on the torch thread).
 
-    Image i of the batch is drawn with seed `seed + i`, so any image of a grid can be
-    made again alone. A `generator` given explicitly replaces the seeds (to reproduce
-    a plain diffusers pipeline call exactly).
+    Image i of the batch is drawn with seed `seed + i`, so any image of a grid can be made again alone. A
+    `generator` given explicitly replaces the seeds (to reproduce a plain diffusers pipeline call exactly).
     """
+    return torch_thread.steps(sample_frames(model, scheduler, steps, seed, batch_size, generator))
+
+
+@torch.no_grad()
+def sample_frames(
+    model: str,
+    scheduler: str,
+    steps: int,
+    seed: int,
+    batch_size: int,
+    generator: torch.Generator | list[torch.Generator] | None,
+) -> Iterator[Frame]:
     shared = load_pipeline(model, PIPELINE_CLASSES)
     unet = shared.unet
     check_settings(unet, steps, max_steps(scheduler, shared.scheduler.config), seed, batch_size)
@@ -66,41 +77,24 @@ def generate_steps(
     noise_scheduler.set_timesteps(steps, device=unet.device)
     if generator is None:
         generator = [torch.Generator().manual_seed(seed + index) for index in range(batch_size)]
-    # Only ancestral samplers draw noise in step(); pass the generator to those that take it.
-    step_kwargs = {"generator": generator} if "generator" in inspect.signature(noise_scheduler.step).parameters else {}
     size = unet.config.sample_size
     height, width = (size, size) if isinstance(size, int) else size
     shape = (batch_size, unet.config.in_channels, height, width)
-    alphas_cumprod = noise_scheduler.alphas_cumprod.to(unet.device)
-    prediction_type = noise_scheduler.config.prediction_type
 
     started = time.perf_counter()
-    # 1. start from pure noise x_T ~ N(0, I), scaled as the sampler expects (sigma_max for Euler-type samplers)
-    sample = randn_tensor(shape, generator=generator, device=unet.device, dtype=unet.dtype)
-    sample = sample * noise_scheduler.init_noise_sigma
-    timesteps = noise_scheduler.timesteps
-    for index, timestep in enumerate(timesteps):
-        # 2. predict the noise (or v, or x0) in x_t; the scaled input is x_t in DDPM's own parametrisation
-        noisy_sample = noise_scheduler.scale_model_input(sample, timestep)
-        model_output = unet(noisy_sample, timestep).sample
-        # 3. compute the previous sample: x_t -> x_t-1 (DDPM eq. 11, or the sampler's own update)
-        output = noise_scheduler.step(model_output, timestep, sample, **step_kwargs)
-        sample = output.prev_sample
-        # 4. the model's current estimate of the clean image x̂0; after the last step, the result itself
-        is_last = index == len(timesteps) - 1
-        if is_last:
-            predicted_original = sample
-        elif getattr(output, "pred_original_sample", None) is not None:
-            predicted_original = output.pred_original_sample
-        else:
-            alpha_prod = alphas_cumprod[int(round(float(timestep)))]
-            predicted_original = predict_original(noisy_sample, model_output, alpha_prod, prediction_type)
+    noise = randn_tensor(shape, generator=generator, device=unet.device, dtype=unet.dtype)
+    denoising = reverse_process(lambda x_t, t: unet(x_t, t).sample, noise_scheduler, noise, generator=generator)
+    total_steps = len(noise_scheduler.timesteps)
+    for index, step in enumerate(denoising):
+        is_last = index == total_steps - 1  # then the result itself is shown, at full size
         yield Frame(
             step=index + 1,
-            total_steps=len(timesteps),
-            timestep=int(round(float(timestep))),
-            noisy_sample=to_uint8_images(noisy_sample, max_size=PREVIEW_SIZE),
-            predicted_original=to_uint8_images(predicted_original, max_size=None if is_last else PREVIEW_SIZE),
+            total_steps=total_steps,
+            timestep=step.timestep,
+            noisy_sample=to_uint8_images(step.noisy_sample, max_size=PREVIEW_SIZE),
+            predicted_original=to_uint8_images(
+                step.sample if is_last else step.predicted_original, max_size=None if is_last else PREVIEW_SIZE
+            ),
             elapsed=time.perf_counter() - started,
         )
 

@@ -66,11 +66,14 @@ def tiny_grey_ddpm(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def save_tiny_stable_diffusion(path: Path, unet_in_channels: int = 4) -> str:
     """A randomly initialised Stable Diffusion folder (16x16 images, 4x4x4 latents), the embedded model's
-    tokenizer and schedule; `unet_in_channels=9` makes it an inpainting model. Returns its path."""
+    tokenizer and schedule; `unet_in_channels=9` makes it an inpainting model, 7 a 4x upscaler (its latents
+    are 4 channels beside the 3 of the low-resolution image, told the noise level as a class). Returns its path."""
     from diffusers import (
         AutoencoderKL,
+        DDPMScheduler,
         StableDiffusionInpaintPipeline,
         StableDiffusionPipeline,
+        StableDiffusionUpscalePipeline,
         UNet2DConditionModel,
     )
     from transformers import CLIPTextConfig, CLIPTextModel
@@ -100,6 +103,7 @@ def save_tiny_stable_diffusion(path: Path, unet_in_channels: int = 4) -> str:
         latent_channels=4,
         norm_num_groups=4,
         sample_size=16,
+        scaling_factor=0.08333 if unet_in_channels == 7 else 0.18215,  # the upscaler's VAE has its own
     )
     unet = UNet2DConditionModel(
         sample_size=4,
@@ -112,13 +116,17 @@ def save_tiny_stable_diffusion(path: Path, unet_in_channels: int = 4) -> str:
         cross_attention_dim=16,
         attention_head_dim=2,
         norm_num_groups=4,
+        num_class_embeds=1000 if unet_in_channels == 7 else None,
     )
+    components = {"vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "unet": unet}
+    if unet_in_channels == 7:
+        StableDiffusionUpscalePipeline(
+            **components, low_res_scheduler=DDPMScheduler(), scheduler=build_scheduler(), max_noise_level=350
+        ).save_pretrained(path)
+        return str(path)
     pipeline_class = StableDiffusionInpaintPipeline if unet_in_channels == 9 else StableDiffusionPipeline
     pipeline_class(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        unet=unet,
+        **components,
         scheduler=build_scheduler(),
         safety_checker=None,
         feature_extractor=None,
@@ -135,6 +143,45 @@ def tiny_sd(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session")
 def tiny_sd_inpainting(tmp_path_factory: pytest.TempPathFactory) -> str:
     return save_tiny_stable_diffusion(tmp_path_factory.mktemp("tiny-sd-inpainting"), unet_in_channels=9)
+
+
+@pytest.fixture(scope="session")
+def tiny_sd_upscaler(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return save_tiny_stable_diffusion(tmp_path_factory.mktemp("tiny-sd-upscaler"), unet_in_channels=7)
+
+
+@pytest.fixture(scope="session")
+def tiny_ldm_super_resolution(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A randomly initialised LDMSuperResolutionPipeline: VQ autoencoder f = 4 with 3 latent channels, a UNet
+    taking the latent and the low-resolution image (6 channels), 100-timestep DDIM."""
+    from diffusers import DDIMScheduler, LDMSuperResolutionPipeline, UNet2DModel, VQModel
+
+    torch.manual_seed(0)
+    vqvae = VQModel(
+        block_out_channels=(8, 8, 8),
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
+        layers_per_block=1,
+        latent_channels=3,
+        num_vq_embeddings=32,
+        norm_num_groups=4,
+        mid_block_add_attention=False,
+    )
+    unet = UNet2DModel(
+        sample_size=8,
+        in_channels=6,
+        out_channels=3,
+        layers_per_block=1,
+        block_out_channels=(8, 16),
+        down_block_types=("DownBlock2D",) * 2,
+        up_block_types=("UpBlock2D",) * 2,
+        norm_num_groups=4,
+    )
+    path = tmp_path_factory.mktemp("tiny-ldm-super-resolution")
+    LDMSuperResolutionPipeline(
+        vqvae=vqvae, unet=unet, scheduler=DDIMScheduler(num_train_timesteps=100)
+    ).save_pretrained(path)
+    return str(path)
 
 
 def _free_port() -> int:

@@ -1,4 +1,4 @@
-"""The /unconditional, /text_to_image and /inpaint endpoints through gradio_client against the app on localhost."""
+"""The /unconditional, /text_to_image, /inpaint and /super_resolution endpoints through gradio_client, on localhost."""
 
 from __future__ import annotations
 
@@ -182,3 +182,80 @@ def test_inpaint_without_a_mask_says_so_and_the_server_keeps_serving(client: Cli
     with pytest.raises(Exception, match=message):
         call_inpaint(client, editor_value(scene, stroke_box, tmp_path))
     assert call_inpaint(client, editor_value(scene, (0, 0, 64, 64), tmp_path), steps=2)[3].startswith("Done")
+
+
+PHOTO = Path(__file__).resolve().parent.parent / "assets" / "examples" / "photo-chelsea.png"
+
+
+def call_super_resolution(client: Client, photo: str | Path = PHOTO, **overrides):
+    settings = {"model": "photo-sr-4x", "photo": handle_file(str(photo)), "scheduler": "DDIM", "steps": 4}
+    settings.update(eta=0.0, seed=3, random_seed=False, prompt="", guidance_scale=5, noise_level=20, **overrides)
+    return client.predict(**settings, api_name="/super_resolution")
+
+
+def test_super_resolution_upscales_4x_beside_bicubic(client: Client) -> None:
+    noisy, estimate, comparison, status, seed, replay = call_super_resolution(client)
+    assert status.startswith("Done: 64×64 upscaled to 256×256") and "4 steps of DDIM" in status and seed == 3
+    bicubic, upscaled = (Image.open(path) for path in comparison)
+    assert bicubic.size == upscaled.size == Image.open(estimate).size == (256, 256)
+    assert replay["maximum"] == 4
+    *_, again, _, _, _ = call_super_resolution(client)
+    assert Image.open(again[1]).tobytes() == upscaled.tobytes()  # same seed, same photo
+
+
+def test_super_resolution_streams_intermediate_frames(client: Client) -> None:
+    job = client.submit(
+        "photo-sr-4x", handle_file(str(PHOTO)), "DDPM", 300, 0.0, 1, False, "", 5, 20, api_name="/super_resolution"
+    )
+    job.result()
+    statuses = [outputs[3] for outputs in job.outputs()]
+    streamed = [status for status in statuses if status.startswith("Step")]
+    assert statuses[-1].startswith("Done") and len(streamed) >= 2, statuses
+
+
+def not_an_image(path: Path) -> Path:
+    path.write_text("this is not an image")
+    return path
+
+
+def truncated_png(path: Path) -> Path:
+    Image.open(PHOTO).save(path)
+    path.write_bytes(path.read_bytes()[:2000])
+    return path
+
+
+def decompression_bomb(path: Path) -> Path:
+    Image.new("1", (14_000, 14_000)).save(path)  # 196 M pixels in a few kB: over twice Pillow's limit
+    return path
+
+
+@pytest.mark.parametrize(
+    "make_file, message",
+    [
+        (not_an_image, "not an image"),
+        (truncated_png, "truncated or corrupt"),
+        (decompression_bomb, "too large to open safely"),
+        (lambda path: Image.new("RGB", (1, 1)).save(path) or path, "needs at least 8×8"),
+    ],
+)
+def test_super_resolution_refuses_unreadable_files_and_keeps_serving(client: Client, tmp_path, make_file, message):
+    with pytest.raises(Exception, match=message):
+        call_super_resolution(client, make_file(tmp_path / "upload.png"))
+    assert call_super_resolution(client, steps=1)[3].startswith("Done")
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "L", "P", "I;16"])
+def test_super_resolution_converts_any_mode(client: Client, tmp_path, mode: str) -> None:
+    photo = Image.open(PHOTO)
+    grey_16_bit = Image.fromarray(np.asarray(photo.convert("L"), np.uint16) * 257, "I;16")
+    path = tmp_path / "photo.png"
+    (grey_16_bit if mode == "I;16" else photo.convert(mode)).save(path)
+    status = call_super_resolution(client, path, steps=1)[3]
+    assert status.startswith("Done: 64×64 upscaled to 256×256"), status
+
+
+def test_super_resolution_reduces_a_photo_too_large_for_the_cpu(client: Client, tmp_path) -> None:
+    path = tmp_path / "large.png"
+    Image.open(PHOTO).resize((400, 300)).save(path)
+    status = call_super_resolution(client, path, steps=1)[3]
+    assert status.startswith("Done: 147×110 upscaled to 588×440"), status

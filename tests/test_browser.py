@@ -138,3 +138,25 @@ def test_inpainting_an_example_with_a_painted_mask(app_url: str, browser) -> Non
     page.screenshot(path=str(ARTIFACTS / "inpainting.png"), full_page=True)
     assert not errors, errors
     page.close()
+
+
+def test_super_resolution_of_an_example_photo(app_url: str, browser) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 1200})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(app_url)
+    page.get_by_role("tab", name="Super-resolution").click()
+    tab = page.locator("#super-resolution-tab")
+    tab.locator(".gallery-item").last.click()  # an example photo goes into the upload box
+    expect(tab.locator("img").first).to_be_visible(timeout=30_000)
+    set_steps(tab, 40)
+    statuses = streamed_steps(page, "super-resolution", 40)
+    assert "upscaled to" in statuses[-1] and "40 steps of DDIM" in statuses[-1]
+    # The before/after slider holds bicubic and the diffusion result, both 4x the photo
+    widths = page.locator("#super-resolution-result img").evaluate_all(
+        "images => images.map(image => image.naturalWidth)"
+    )
+    assert len(widths) >= 2 and set(widths) == {4 * 64}, widths
+    page.screenshot(path=str(ARTIFACTS / "super-resolution.png"), full_page=True)
+    assert not errors, errors
+    page.close()

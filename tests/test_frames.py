@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 
@@ -37,3 +39,13 @@ def test_throttle_sends_at_most_one_frame_per_interval_and_always_the_last() -> 
 def test_throttle_sends_every_frame_of_a_slow_run() -> None:
     throttle = Throttle(interval=0.0)
     assert all(throttle.ready(make_frame(step)) for step in range(1, 11))
+
+
+def test_throttle_redraws_a_costly_estimate_only_as_often_as_the_budget_allows() -> None:
+    throttle = Throttle(interval=0.0, max_share=0.05)
+    assert throttle.ready(make_frame(1)) and throttle.affordable()
+    with throttle.timed():
+        time.sleep(0.02)  # drawing took 20 ms: the next drawing may come 20 / 0.05 = 400 ms later, not sooner
+    assert 0.02 <= throttle.cost < 0.1
+    assert throttle.ready(make_frame(2)) and not throttle.affordable()  # the frame goes, without a new x̂0
+    assert throttle.ready(make_frame(10))  # the last frame always goes

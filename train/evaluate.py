@@ -6,6 +6,7 @@
     python -m train.evaluate --plain --steps 100 --batch-size 64   # plain DDPMPipeline, its own DDPM scheduler
     python -m train.evaluate --compare                              # one row per sampler: ~7 minutes on 1 core
     python -m train.evaluate --text-to-image --inpainting           # shapes-sd: see train/evaluate_prompts.py
+    python -m train.evaluate --super-resolution [--all-settings]    # photo-sr-4x: train/evaluate_super_resolution.py
 
 Each 32x32 image is parsed back into objects by `analyse` (pure numpy, ~2 ms an image): the lit
 pixels are split into connected components, and each component gets the nearest palette colour of
@@ -296,7 +297,22 @@ def main() -> None:
     parser.add_argument("--json", help="where to write the figures as JSON")
     parser.add_argument("--text-to-image", action="store_true", help="prompt following (train.evaluate_prompts)")
     parser.add_argument("--inpainting", action="store_true", help="repainting masked objects (same)")
+    parser.add_argument(
+        "--super-resolution",
+        action="store_true",
+        help="photo-sr-4x on held-out photos (train.evaluate_super_resolution)",
+    )
+    parser.add_argument("--all-settings", action="store_true", help="with --super-resolution: more steps and etas")
     args = parser.parse_args()
+    if args.super_resolution:
+        import torch
+
+        from train import evaluate_super_resolution
+
+        torch.set_num_threads(args.threads)
+        settings = evaluate_super_resolution.COMPARED_SETTINGS if args.all_settings else None
+        print(evaluate_super_resolution.report(args.model or "assets/models/photo-sr-4x", settings))
+        return
     if args.text_to_image or args.inpainting:
         import torch
 

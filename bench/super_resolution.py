@@ -1,0 +1,75 @@
+"""Streaming overhead of the Super-resolution tab against plain diffusers, in one run.
+
+    python -m bench.super_resolution               # ~2 minutes on 2 CPU cores; run it on a quiet machine
+    python -m bench.super_resolution --repeats 5 --out bench/results-super-resolution.md
+
+For each setting, a 64x64 example photo upscaled to 256x256, interleaved and `--repeats` times
+(medians reported):
+  plain     - diffusers' own LDMSuperResolutionPipeline call, same scheduler, steps and seed;
+  generator - pipelines.super_resolution.generate_steps consumed to the end (x̂0 decoded only for
+              the last frame, which is the result);
+  app       - the UI handler: x_t shown ~10 times a second, x̂0 decoded as often as 5 % of the time
+              allows, the bicubic comparison, status lines;
+and the time to the first frame, and to the first update of the app over HTTP (gradio_client).
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers import LDMSuperResolutionPipeline
+from gradio_client import handle_file
+from PIL import Image
+
+from bench.common import compare_row, first_update_over_http, parse_arguments, write_table
+
+SETTINGS = [  # (scheduler, steps)
+    ("DDIM", 20),  # the app's default
+    ("DDIM", 100),
+    ("DDPM", 1000),
+]
+
+
+def main() -> None:
+    args = parse_arguments(__doc__)
+
+    import app
+    from pipelines import super_resolution
+    from pipelines.loading import load_pipeline, make_scheduler
+
+    model = super_resolution.DEFAULT_MODEL
+    shared = load_pipeline(model, super_resolution.PIPELINE_CLASSES)
+    photo = Image.open(next(path for path in app.EXAMPLE_PHOTOS if "rocket" in path)).convert("RGB")  # 64x64
+    rows = []
+    for scheduler, steps in SETTINGS:
+        repeats = max(1, args.repeats // 2) if steps >= 1000 else args.repeats
+
+        def plain(scheduler=scheduler, steps=steps):
+            pipeline = LDMSuperResolutionPipeline(
+                vqvae=shared.vqvae, unet=shared.unet, scheduler=make_scheduler(scheduler, shared.scheduler.config)
+            )
+            pipeline.set_progress_bar_config(disable=True)
+            return pipeline(photo, num_inference_steps=steps, generator=torch.Generator().manual_seed(0))
+
+        def streamed(scheduler=scheduler, steps=steps):
+            return super_resolution.generate_steps(model, photo, scheduler, steps, seed=0)
+
+        def handler(scheduler=scheduler, steps=steps):
+            return app.run_super_resolution(model, photo, scheduler, steps, 0.0, 0, False, "", 5.0, 20)
+
+        setting = f"64×64 → 256×256: {scheduler}, {steps} steps"
+        rows.append(compare_row(setting, plain, streamed, handler, repeats))
+        print(rows[-1], flush=True)
+
+    upload = handle_file(app.EXAMPLE_PHOTOS[0])  # the 96x96 astronaut
+    defaults = (super_resolution.DEFAULT_SCHEDULER, super_resolution.DEFAULT_STEPS, super_resolution.DEFAULT_ETA)
+    http_first = first_update_over_http(
+        "/super_resolution",
+        (model, upload, defaults[0], 2, 0.0, 0, False, "", 5.0, 20),
+        (model, upload, *defaults, 0, False, "", 5.0, 20),
+    )
+    footer = f"First streamed update through gradio_client (96×96 photo, default settings): {http_first * 1000:.0f} ms."
+    write_table(rows, args.repeats, footer, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""Super-resolution: upscale a photo 4x by diffusion, streamed step by step.
+
+    from pipelines.super_resolution import generate, generate_steps, prepare
+    image, notices = prepare(Image.open("photo.png"))
+    for frame in generate_steps("photo-sr-4x", image, seed=0): ...
+
+Two kinds of model, one call. An `LDMSuperResolutionPipeline` (the embedded `photo-sr-4x`,
+`CompVis/ldm-super-resolution-4x-openimages`) denoises a latent the size of the input with the
+input concatenated to it, then decodes it 4x larger (Rombach et al. 2022, sec. 4.4); diffusers
+runs that loop with no callback, so it is written out here (`pipelines.sampling`). A
+`StableDiffusionUpscalePipeline` (`stabilityai/stable-diffusion-x4-upscaler`) is also guided by
+a prompt and told how much noise was added to its input; it reports steps through its legacy
+`callback`, which `stream_pipeline` turns into frames.
+
+Both kinds are fully convolutional: the input is padded (mirrored) to the multiple the UNet
+needs and the result cropped back, so any size works, up to `MAX_INPUT_PIXELS`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import replace
+
+import numpy as np
+import torch
+from diffusers import DiffusionPipeline, StableDiffusionUpscalePipeline
+from PIL import Image
+
+from pipelines import text_to_image, torch_thread
+from pipelines.frames import LatentFrame, to_uint8_images
+from pipelines.images import to_rgb
+from pipelines.loading import load_pipeline, make_scheduler, max_steps
+from pipelines.sampling import reverse_process
+from pipelines.streaming import stream_pipeline
+
+DEFAULT_MODEL = "photo-sr-4x"
+DEFAULT_SCHEDULER = "DDIM"
+DEFAULT_STEPS = 20
+DEFAULT_ETA = 0.0  # DDIM's eta: 0 is deterministic given the seed, 1 as random as DDPM
+DEFAULT_NOISE_LEVEL = 20  # Stable Diffusion upscaler: noise added to its input (its own default)
+MAX_NOISE_LEVEL = 350  # the upscaler's `max_noise_level`
+SCALE = 4
+MIN_SIDE = 8  # pixels: smaller inputs hold too little to upscale
+MAX_INPUT_PIXELS = 128 * 128  # larger inputs are shrunk to this: one run of the defaults stays within ~30 s on 2 cores
+PIPELINE_CLASSES = ("LDMSuperResolutionPipeline", "StableDiffusionUpscalePipeline")
+
+
+def prepare(image: Image.Image | None, max_pixels: int = MAX_INPUT_PIXELS) -> tuple[Image.Image, list[str]]:
+    """The upload as 8-bit RGB of at most `max_pixels` pixels, with notices of what was done to it."""
+    if image is None:
+        raise ValueError("Upload a photo (or pick an example) to upscale.")
+    try:
+        image.load()  # Pillow reads lazily: a truncated file fails here, not mid-run
+    except OSError as error:
+        raise ValueError(f"The image file is truncated or corrupt and cannot be read ({error}).") from error
+    if min(image.size) < MIN_SIDE:
+        raise ValueError(
+            f"The image is {image.width}×{image.height} pixels; super-resolution needs at least {MIN_SIDE}×{MIN_SIDE}."
+        )
+    image, notices = to_rgb(image)
+    if image.width * image.height > max_pixels:
+        scale = (max_pixels / (image.width * image.height)) ** 0.5
+        size = (max(MIN_SIDE, int(image.width * scale)), max(MIN_SIDE, int(image.height * scale)))
+        notices.append(
+            f"The image was reduced from {image.width}×{image.height} to {size[0]}×{size[1]} pixels, the most "
+            f"this tab upscales ({max_pixels:,} pixels) in about 30 s on a CPU; its result is {SCALE}× that."
+        )
+        image = image.resize(size, Image.Resampling.LANCZOS)
+    return image, notices
+
+
+def bicubic(image: Image.Image) -> np.ndarray:
+    """The classic answer to compare with: bicubic interpolation to 4x the size, as uint8 (height, width, 3)."""
+    return np.asarray(image.resize((image.width * SCALE, image.height * SCALE), Image.Resampling.BICUBIC))
+
+
+def padded_tensor(image: Image.Image, multiple: int) -> torch.Tensor:
+    """(1, 3, height, width) in [-1, 1], mirrored at the right and bottom up to a multiple of `multiple`."""
+    pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
+    pad_height, pad_width = -image.height % multiple, -image.width % multiple
+    mode = "reflect" if pad_height < image.height and pad_width < image.width else "replicate"
+    return torch.nn.functional.pad(pixels, (0, pad_width, 0, pad_height), mode=mode)
+
+
+def check_settings(steps: int, most_steps: int, seed: int, eta: float, noise_level: int) -> None:
+    text_to_image.check_settings(steps, most_steps, 1.0, seed, 1)
+    if not 0.0 <= eta <= 1.0:
+        raise ValueError(f"Eta must be between 0 (deterministic DDIM) and 1 (as random as DDPM); got {eta}.")
+    if not 0 <= noise_level <= MAX_NOISE_LEVEL:
+        raise ValueError(f"Noise level must be between 0 and {MAX_NOISE_LEVEL}; got {noise_level}.")
+
+
+def generate_steps(
+    model: str = DEFAULT_MODEL,
+    image: Image.Image | None = None,
+    scheduler: str = DEFAULT_SCHEDULER,
+    steps: int = DEFAULT_STEPS,
+    seed: int = 0,
+    eta: float = DEFAULT_ETA,
+    prompt: str = "",
+    guidance_scale: float = text_to_image.DEFAULT_GUIDANCE_SCALE,
+    noise_level: int = DEFAULT_NOISE_LEVEL,
+) -> Iterator[LatentFrame]:
+    """Upscale `image` (prepared by `prepare`) 4x, yielding a frame per step; the last one holds the result.
+
+    `prompt`, `guidance_scale` and `noise_level` steer Stable Diffusion's upscaler only; `eta` applies to DDIM.
+    """
+    if image is None:
+        raise ValueError("Super-resolution needs an image (see pipelines.super_resolution.prepare).")
+    shared = load_pipeline(model, PIPELINE_CLASSES)
+    check_settings(steps, max_steps(scheduler, shared.scheduler.config), seed, eta, noise_level)
+    if isinstance(shared, StableDiffusionUpscalePipeline):
+        return upscaler_steps(model, image, scheduler, steps, seed, eta, prompt, guidance_scale, noise_level)
+    return torch_thread.steps(latent_super_resolution_steps(shared, image, scheduler, steps, seed, eta))
+
+
+@torch.no_grad()
+def latent_super_resolution_steps(
+    pipeline: DiffusionPipeline, image: Image.Image, scheduler: str, steps: int, seed: int, eta: float
+) -> Iterator[LatentFrame]:
+    """`LDMSuperResolutionPipeline`'s loop, written out: one frame per step."""
+    unet, vqvae = pipeline.unet, pipeline.vqvae
+    low_resolution = padded_tensor(image, multiple=2 ** (len(unet.config.block_out_channels) - 1)).to(unet.device)
+    noise_scheduler = make_scheduler(scheduler, pipeline.scheduler.config)  # per request: schedulers keep state
+    noise_scheduler.set_timesteps(steps, device=unet.device)
+    generator = torch.Generator().manual_seed(seed)
+    latent_shape = (1, unet.config.in_channels - low_resolution.shape[1], *low_resolution.shape[-2:])
+    noise = torch.randn(latent_shape, generator=generator).to(unet.device, unet.dtype)
+    height, width = image.height * SCALE, image.width * SCALE
+
+    @torch.no_grad()
+    def decode_on_torch_thread(latents: torch.Tensor) -> np.ndarray:  # the padding is cropped off again
+        return to_uint8_images(vqvae.decode(latents).sample[..., :height, :width])
+
+    def decode(latents: torch.Tensor) -> np.ndarray:  # frames are looked at from the app's threads
+        return torch_thread.run(decode_on_torch_thread, latents)
+
+    def denoise(noisy_latents: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
+        # The UNet sees x_t beside the low-resolution image: conditioning by concatenation (Rombach et al. 2022).
+        # diffusers' pipeline scales the concatenation for the sampler; only x_t is the sampler's, so only it is.
+        return unet(torch.cat([noisy_latents, low_resolution], dim=1), timestep).sample
+
+    started = time.perf_counter()
+    total_steps = len(noise_scheduler.timesteps)
+    denoising = reverse_process(denoise, noise_scheduler, noise, generator=generator, eta=eta)
+    for index, step in enumerate(denoising):
+        is_last = index == total_steps - 1
+        yield LatentFrame(
+            step=index + 1,
+            total_steps=total_steps,
+            timestep=step.timestep,
+            elapsed=time.perf_counter() - started,
+            latents=step.noisy_sample,
+            predicted_latents=step.predicted_original,
+            decode=decode,
+            final_images=decode(step.sample) if is_last else None,
+        )
+
+
+def upscaler_steps(
+    model: str,
+    image: Image.Image,
+    scheduler: str,
+    steps: int,
+    seed: int,
+    eta: float,
+    prompt: str,
+    guidance_scale: float,
+    noise_level: int,
+) -> Iterator[LatentFrame]:
+    """Stable Diffusion's x4 upscaler through its own call; its output is cropped back to 4x the input."""
+    pipeline = text_to_image.request_pipeline(model, scheduler, StableDiffusionUpscalePipeline, PIPELINE_CLASSES)
+    # its UNet halves the size len - 1 times, and its image processor crops to a multiple of the VAE's factor
+    multiple = max(2 ** (len(pipeline.unet.config.block_out_channels) - 1), pipeline.vae_scale_factor)
+    low_resolution = padded_tensor(image, multiple)
+    height, width = image.height * SCALE, image.width * SCALE
+    vae = pipeline.vae
+
+    @torch.no_grad()
+    def decode(latents: torch.Tensor) -> np.ndarray:
+        return to_uint8_images(vae.decode(latents / vae.config.scaling_factor).sample[..., :height, :width])
+
+    frames = stream_pipeline(
+        pipeline,
+        decode=decode,
+        prompt=prompt,
+        image=low_resolution,
+        num_inference_steps=steps,
+        guidance_scale=guidance_scale,
+        noise_level=noise_level,
+        eta=eta,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    for frame in frames:
+        if frame.is_last:
+            frame = replace(frame, final_images=frame.final_images[:, :height, :width])
+        yield frame
+
+
+def generate(**settings) -> LatentFrame:
+    """Run `generate_steps(**settings)` to its end; the last frame's `predicted_original` holds the result."""
+    return deque(generate_steps(**settings), maxlen=1)[0]

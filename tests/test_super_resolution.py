@@ -1,0 +1,106 @@
+"""pipelines/super_resolution.py on tiny random pipelines: diffusers' own result, any size, every step streamed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from diffusers import LDMSuperResolutionPipeline
+from PIL import Image
+
+from pipelines import super_resolution
+from pipelines.super_resolution import generate, generate_steps, prepare
+
+
+def photo(width: int, height: int, seed: int = 0, mode: str = "RGB") -> Image.Image:
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    return Image.fromarray(pixels).convert(mode)
+
+
+def test_the_written_out_loop_gives_the_plain_pipelines_image(tiny_ldm_super_resolution: str) -> None:
+    image = photo(32, 32)  # the plain pipeline takes multiples of 32 only
+    plain = LDMSuperResolutionPipeline.from_pretrained(tiny_ldm_super_resolution)
+    expected = plain(image, num_inference_steps=10, generator=torch.Generator().manual_seed(3), output_type="np")
+    ours = generate(model=tiny_ldm_super_resolution, image=image, scheduler="DDIM", steps=10, seed=3)
+    expected_uint8 = (expected.images * 255).round().astype(np.uint8)
+    assert ours.predicted_original.shape == expected_uint8.shape == (1, 128, 128, 3)
+    assert np.abs(ours.predicted_original.astype(int) - expected_uint8).max() <= 1
+
+
+@pytest.mark.parametrize("scheduler", ["DDIM", "DPM-Solver++", "Euler ancestral", "DDPM"])
+def test_any_size_is_upscaled_4x_and_every_step_streams(tiny_ldm_super_resolution: str, scheduler: str) -> None:
+    frames = list(generate_steps(tiny_ldm_super_resolution, photo(13, 9), scheduler=scheduler, steps=6, seed=0))
+    assert [frame.step for frame in frames] == list(range(1, 7)) and frames[-1].is_last
+    assert frames[-1].predicted_original.shape == (1, 36, 52, 3)  # padded to a multiple, cropped back
+    assert frames[2].predicted_original.shape == (1, 36, 52, 3) and frames[2].noisy_sample.dtype == np.uint8
+    assert frames[0].timestep > frames[-1].timestep
+
+
+def test_same_seed_same_image_and_eta_adds_randomness(tiny_ldm_super_resolution: str) -> None:
+    settings = {"model": tiny_ldm_super_resolution, "image": photo(16, 16), "steps": 5}
+    first, again = generate(**settings, seed=1), generate(**settings, seed=1)
+    assert np.array_equal(first.predicted_original, again.predicted_original)
+    assert not np.array_equal(first.predicted_original, generate(**settings, seed=2).predicted_original)
+    stochastic = generate(**settings, seed=1, eta=1.0)
+    assert not np.array_equal(first.predicted_original, stochastic.predicted_original)
+
+
+def test_closing_the_generator_ends_the_run(tiny_ldm_super_resolution: str) -> None:
+    frames = generate_steps(tiny_ldm_super_resolution, photo(16, 16), steps=50)
+    first = next(frames)
+    frames.close()
+    assert first.step == 1 and first.total_steps == 50
+
+
+def test_stable_diffusion_upscaler_streams_through_its_legacy_callback(tiny_sd_upscaler: str) -> None:
+    frames = list(
+        generate_steps(tiny_sd_upscaler, photo(10, 7), scheduler="DDIM", steps=4, seed=0, prompt="a red circle")
+    )
+    assert [frame.step for frame in frames] == [1, 2, 3, 4]
+    assert frames[-1].predicted_original.shape == (1, 28, 40, 3)
+    assert frames[1].predicted_original.shape == (1, 28, 40, 3)  # x̂0 decoded by the upscaler's own VAE
+    stopped = generate_steps(tiny_sd_upscaler, photo(10, 7), steps=40, seed=0)
+    assert next(stopped).step == 1
+    stopped.close()  # raises in the pipeline's callback: the worker thread ends
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"steps": 0}, "Steps must be between 1 and"),
+        ({"steps": 101}, "Steps must be between 1 and 100"),
+        ({"eta": 1.5}, "Eta must be between 0"),
+        ({"noise_level": 400}, "Noise level must be between 0 and 350"),
+        ({"seed": -1}, "Seed must be between"),
+        ({"scheduler": "Nope"}, "Unknown scheduler 'Nope'"),
+        ({"image": None}, "needs an image"),
+        ({"model": "no/such-model"}, "Could not load model 'no/such-model'"),
+    ],
+)
+def test_bad_settings_are_refused_with_the_allowed_values(
+    tiny_ldm_super_resolution: str, settings: dict, message: str
+) -> None:
+    call = {"model": tiny_ldm_super_resolution, "image": photo(16, 16), **settings}
+    with pytest.raises(ValueError, match=message):
+        next(iter(generate_steps(**call)))
+
+
+def test_prepare_converts_uploads_and_reduces_huge_ones() -> None:
+    image, notices = prepare(photo(20, 20, mode="RGBA"))
+    assert image.mode == "RGB" and notices == []  # opaque RGBA: converted silently
+    image, notices = prepare(photo(20, 20, mode="L"))
+    assert image.mode == "RGB" and "converted to 8-bit RGB" in notices[0]
+    sixteen_bit = Image.fromarray(np.full((20, 30), 40_000, dtype=np.uint16))
+    image, notices = prepare(sixteen_bit)
+    assert image.mode == "RGB" and image.getpixel((0, 0))[0] == round(40_000 / 65535 * 255)
+    image, notices = prepare(photo(400, 200))
+    assert image.width * image.height <= super_resolution.MAX_INPUT_PIXELS and "reduced from 400×200" in notices[0]
+    assert abs(image.width / image.height - 2) < 0.05  # the aspect ratio is kept
+
+
+@pytest.mark.parametrize("size", [(1, 1), (7, 100)])
+def test_prepare_refuses_images_too_small_to_upscale(size: tuple[int, int]) -> None:
+    with pytest.raises(ValueError, match="needs at least 8×8"):
+        prepare(photo(*size))
+    with pytest.raises(ValueError, match="Upload a photo"):
+        prepare(None)
