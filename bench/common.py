@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import resource
 import statistics
 import time
@@ -16,14 +17,14 @@ HEADER = [
 
 def parse_arguments(description: str | None) -> argparse.Namespace:
     """--repeats, --threads (set here, before anything runs) and --out, shared by every benchmark."""
-    import torch
+    from pipelines import torch_thread
 
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", help="also write the markdown table here")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    torch_thread.set_num_threads(args.threads)
     return args
 
 
@@ -45,11 +46,18 @@ def first_frame_seconds(frames: Callable[[], Generator]) -> float:
 def compare_row(
     setting: str, plain: Callable, generator: Callable[[], Generator], handler: Callable[[], Iterable], repeats: int
 ) -> str:
-    """One table row: medians of `repeats` interleaved runs of the plain call, the generator and the app handler."""
-    plain()  # warm-up: first calls allocate
+    """One table row: medians of `repeats` interleaved runs of the plain call, the generator and the app handler.
+
+    The plain call runs on the app's torch thread too (`pipelines.torch_thread`): torch work on two threads
+    of one process makes two OpenMP pools, which slows both (README: Benchmarks).
+    """
+    from pipelines import torch_thread
+
+    plain_on_torch_thread = functools.partial(torch_thread.run, plain)
+    plain_on_torch_thread()  # warm-up: first calls allocate
     times: dict[str, list[float]] = {"plain": [], "generator": [], "app": []}
     for _ in range(repeats):  # interleaved, so that drift of the machine hits all three alike
-        times["plain"].append(seconds(plain))
+        times["plain"].append(seconds(plain_on_torch_thread))
         times["generator"].append(seconds(lambda: list(generator())))
         times["app"].append(seconds(lambda: list(handler())))
     median = {name: statistics.median(values) for name, values in times.items()}

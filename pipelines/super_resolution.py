@@ -84,8 +84,8 @@ def padded_tensor(image: Image.Image, multiple: int) -> torch.Tensor:
     return torch.nn.functional.pad(pixels, (0, pad_width, 0, pad_height), mode=mode)
 
 
-def check_settings(steps: int, most_steps: int, seed: int, eta: float, noise_level: int) -> None:
-    text_to_image.check_settings(steps, most_steps, 1.0, seed, 1)
+def check_settings(steps: int, most_steps: int, seed: int, eta: float, guidance_scale: float, noise_level: int) -> None:
+    text_to_image.check_settings(steps, most_steps, guidance_scale, seed, 1)
     if not 0.0 <= eta <= 1.0:
         raise ValueError(f"Eta must be between 0 (deterministic DDIM) and 1 (as random as DDPM); got {eta}.")
     if not 0 <= noise_level <= MAX_NOISE_LEVEL:
@@ -110,7 +110,7 @@ def generate_steps(
     if image is None:
         raise ValueError("Super-resolution needs an image (see pipelines.super_resolution.prepare).")
     shared = load_pipeline(model, PIPELINE_CLASSES)
-    check_settings(steps, max_steps(scheduler, shared.scheduler.config), seed, eta, noise_level)
+    check_settings(steps, max_steps(scheduler, shared.scheduler.config), seed, eta, guidance_scale, noise_level)
     if isinstance(shared, StableDiffusionUpscalePipeline):
         return upscaler_steps(model, image, scheduler, steps, seed, eta, prompt, guidance_scale, noise_level)
     return torch_thread.steps(latent_super_resolution_steps(shared, image, scheduler, steps, seed, eta))

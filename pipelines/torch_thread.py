@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import TypeVar
 
+import torch
+
 Result = TypeVar("Result")
 Job = tuple[Callable[[], object], Future]
 
@@ -94,3 +96,9 @@ def steps(generator: Iterator[Result]) -> Iterator[Result]:
             yield item
     finally:
         run(generator.close)
+
+
+def set_num_threads(count: int) -> None:
+    """torch's thread count, which is kept per thread: on the calling thread and on the torch thread."""
+    torch.set_num_threads(count)
+    run(torch.set_num_threads, count)

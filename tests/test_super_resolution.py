@@ -71,6 +71,7 @@ def test_stable_diffusion_upscaler_streams_through_its_legacy_callback(tiny_sd_u
         ({"steps": 101}, "Steps must be between 1 and 100"),
         ({"eta": 1.5}, "Eta must be between 0"),
         ({"noise_level": 400}, "Noise level must be between 0 and 350"),
+        ({"guidance_scale": 0.5}, "Guidance scale must be between 1"),
         ({"seed": -1}, "Seed must be between"),
         ({"scheduler": "Nope"}, "Unknown scheduler 'Nope'"),
         ({"image": None}, "needs an image"),

@@ -304,40 +304,33 @@ def main() -> None:
     )
     parser.add_argument("--all-settings", action="store_true", help="with --super-resolution: more steps and etas")
     args = parser.parse_args()
-    if args.super_resolution:
-        import torch
+    if not args.data:  # every run but --data samples with torch, on the pipelines' torch thread
+        from pipelines import torch_thread
 
+        torch_thread.set_num_threads(args.threads)
+    if args.super_resolution:
         from train import evaluate_super_resolution
 
-        torch.set_num_threads(args.threads)
         settings = evaluate_super_resolution.COMPARED_SETTINGS if args.all_settings else None
         print(evaluate_super_resolution.report(args.model or "assets/models/photo-sr-4x", settings))
         return
     if args.text_to_image or args.inpainting:
-        import torch
-
         from train import evaluate_prompts
 
-        torch.set_num_threads(args.threads)
         model = args.model or "assets/models/shapes-sd"
         print(evaluate_prompts.text_to_image_report(model) if args.text_to_image else "", flush=True)
         print(evaluate_prompts.inpainting_report(model) if args.inpainting else "")
         return
     args.model = args.model or "assets/models/shapes-ddpm"
     if args.compare:
-        import torch
-
-        torch.set_num_threads(args.threads)
         print(compare(args.model, args.samples, args.seed, args.batch_size))
         return
     if args.data:
         images = np.stack([ShapesDataset(args.seed)[index][0] for index in range(args.samples)])
         setup = {"source": f"ShapesDataset(seed={args.seed})"}
     else:
-        import torch
         from diffusers import DDPMPipeline
 
-        torch.set_num_threads(args.threads)
         # Loaded here with plain diffusers to fail early on a bad path and to record what was scored.
         pipeline = DDPMPipeline.from_pretrained(args.model)
         parameters = sum(parameter.numel() for parameter in pipeline.unet.parameters())

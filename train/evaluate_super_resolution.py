@@ -89,7 +89,7 @@ def report(model: str, settings: list[dict] | None = None) -> str:
     names = ", ".join(f"{name} ({original.shape[1]}×{original.shape[0]})" for name, original, _ in pairs)
     rows = {"bicubic": scores(lambda original, low: super_resolution.bicubic(low), pairs)}
     if "/" not in model or model.startswith(("assets", ".", "/")):
-        rows["autoencoder round trip (upper bound)"] = scores(
+        rows["autoencoder round trip (the original encoded and decoded)"] = scores(
             lambda original, low: autoencoder_round_trip(model, original), pairs
         )
     for setting in settings:
