@@ -92,10 +92,13 @@ def write_table(rows: list[str], repeats: int, footer: str, out: str | None) -> 
     """Print the markdown table of a benchmark run (and write it to `out`), with peak RSS in its footer."""
     import torch
 
+    from pipelines import torch_thread
+
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     table = "\n".join(
         [
-            f"{torch.get_num_threads()} torch threads, torch {torch.__version__}; medians of {repeats} runs.",
+            f"{torch_thread.run(torch.get_num_threads)} torch threads, torch {torch.__version__}; "
+            f"medians of {repeats} runs, all torch work on one thread.",
             "",
             *HEADER,
             *rows,

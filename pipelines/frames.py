@@ -17,6 +17,8 @@ from functools import cached_property
 import numpy as np
 import torch
 
+from pipelines import torch_thread
+
 
 @dataclass(frozen=True)
 class Step:
@@ -55,7 +57,7 @@ class LatentFrame(Step):
 
     @cached_property
     def noisy_sample(self) -> np.ndarray:
-        return latent_channels(self.latents)
+        return torch_thread.run(latent_channels, self.latents)
 
     @cached_property
     def predicted_original(self) -> np.ndarray:

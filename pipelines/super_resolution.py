@@ -174,7 +174,7 @@ def upscaler_steps(
     pipeline = text_to_image.request_pipeline(model, scheduler, StableDiffusionUpscalePipeline, PIPELINE_CLASSES)
     # its UNet halves the size len - 1 times, and its image processor crops to a multiple of the VAE's factor
     multiple = max(2 ** (len(pipeline.unet.config.block_out_channels) - 1), pipeline.vae_scale_factor)
-    low_resolution = padded_tensor(image, multiple)
+    low_resolution = torch_thread.run(padded_tensor, image, multiple)
     height, width = image.height * SCALE, image.width * SCALE
     vae = pipeline.vae
 

@@ -54,14 +54,19 @@ def held_out_pairs() -> list[tuple[str, np.ndarray, Image.Image]]:
     return pairs
 
 
-@torch.no_grad()
 def autoencoder_round_trip(model: str, original: np.ndarray) -> np.ndarray:
+    from pipelines import torch_thread
     from pipelines.frames import to_uint8_images
     from pipelines.loading import load_pipeline
 
     vqvae = load_pipeline(model, super_resolution.PIPELINE_CLASSES).vqvae
-    pixels = torch.from_numpy(original.astype(np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
-    return to_uint8_images(vqvae.decode(vqvae.encode(pixels).latents).sample)[0]
+
+    @torch.no_grad()
+    def round_trip() -> np.ndarray:
+        pixels = torch.from_numpy(original.astype(np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
+        return to_uint8_images(vqvae.decode(vqvae.encode(pixels).latents).sample)[0]
+
+    return torch_thread.run(round_trip)  # where the app's torch work runs: torch on two threads is slow
 
 
 def scores(upscale, pairs: list) -> dict:
