@@ -36,6 +36,16 @@ def streamed_steps(page, task: str, steps: int) -> list[str]:
     return statuses
 
 
+def open_tab(browser, app_url: str, name: str, task: str, height: int) -> tuple:
+    """A new page on the app with tab `name` selected: (page, the tab's locator, page errors seen so far)."""
+    page = browser.new_page(viewport={"width": 1280, "height": height})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(app_url)
+    page.get_by_role("tab", name=name).click()
+    return page, page.locator(f"#{task}-tab"), errors
+
+
 def test_generate_streams_frames_then_shows_the_result(app_url: str, browser) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     errors: list[str] = []
@@ -96,12 +106,7 @@ def test_stop_ends_the_run_with_a_message_and_generate_works_again(app_url: str,
 
 
 def test_text_to_image_from_an_example_prompt(app_url: str, browser) -> None:
-    page = browser.new_page(viewport={"width": 1280, "height": 1000})
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(app_url)
-    page.get_by_role("tab", name="Text to image").click()
-    tab = page.locator("#text-to-image-tab")
+    page, tab, errors = open_tab(browser, app_url, "Text to image", "text-to-image", 1000)
     tab.get_by_text("a small blue square").click()  # an example prompt fills the prompt box
     expect(tab.get_by_label("Prompt", exact=True)).to_have_value("a small blue square", timeout=10_000)
     set_steps(tab, 200)
@@ -115,12 +120,7 @@ def test_text_to_image_from_an_example_prompt(app_url: str, browser) -> None:
 
 
 def test_inpainting_an_example_with_a_painted_mask(app_url: str, browser) -> None:
-    page = browser.new_page(viewport={"width": 1280, "height": 1100})
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(app_url)
-    page.get_by_role("tab", name="Inpainting").click()
-    tab = page.locator("#inpainting-tab")
+    page, tab, errors = open_tab(browser, app_url, "Inpainting", "inpainting", 1100)
     tab.locator(".gallery-item").first.click()  # the first example scene goes into the editor, brush selected
     canvas = tab.locator("canvas").first
     canvas.wait_for(timeout=30_000)
@@ -141,12 +141,7 @@ def test_inpainting_an_example_with_a_painted_mask(app_url: str, browser) -> Non
 
 
 def test_super_resolution_of_an_example_photo(app_url: str, browser) -> None:
-    page = browser.new_page(viewport={"width": 1280, "height": 1200})
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(app_url)
-    page.get_by_role("tab", name="Super-resolution").click()
-    tab = page.locator("#super-resolution-tab")
+    page, tab, errors = open_tab(browser, app_url, "Super-resolution", "super-resolution", 1200)
     tab.locator(".gallery-item").last.click()  # an example photo goes into the upload box
     expect(tab.locator("img").first).to_be_visible(timeout=30_000)
     set_steps(tab, 40)
