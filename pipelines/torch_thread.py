@@ -5,10 +5,10 @@ thread that calls into it (PyTorch's "CPU threading" notes). A Gradio app calls 
 from a pool of worker threads, and a diffusers pipeline that reports steps through a callback
 has to run on a thread of its own: so several pools of 2 threads each end up on 2 cores, and
 measured here, a pipeline ran 2-3x slower than the same call on a process's only torch thread
-(README: Benchmarks). Measured: a Stable Diffusion call that takes 0.45 s on a process's only
-torch thread takes 1.4 s on a second thread once the main thread has run one parallel op, and
-0.6-0.8 s once it has only set torch's thread count. Every model call, decode, load and tensor
-op of the app therefore goes through this module's single thread:
+(README: Benchmarks). `python -m bench.threads`: a Stable Diffusion call that takes 0.65 s on
+a process's only torch thread takes 1.58 s on a second thread once the main thread has run one
+parallel op. Every model call, decode, load and tensor op of the app therefore goes through
+this module's single thread:
 - `run(function, ...)` runs a function there and returns its result;
 - `steps(generator)` is the generator with each of its steps run there (the written-out loops);
 - `start(function, ...)` begins a long job there (a pipeline call) and returns its future; the
@@ -103,8 +103,8 @@ def steps(generator: Iterator[Result]) -> Iterator[Result]:
 def set_num_threads(count: int) -> None:
     """torch's thread count on the torch thread (it is kept per thread; other threads must not touch torch).
 
-    Only when it changes: measured here, setting it to the count it already had (2 on 2 cores) made
-    later pipeline calls on this thread ~2x slower (1.2-1.4 s against 0.5-0.7 s).
+    Only when it changes: setting it to the count it already had (2 on 2 cores) made the text-to-image
+    benchmark's plain call 1.51 s instead of 0.50 s (README: Benchmarks).
     """
     if run(torch.get_num_threads) != count:
         run(torch.set_num_threads, count)

@@ -9,16 +9,15 @@ VQ-f4 autoencoder: a 3-channel latent per 4x4 pixel block. This script trains th
 on 64x64 photo crops with an L1 reconstruction loss, and two choices make it learn in minutes:
 - the latent is *anchored* to the low-resolution image: an L1 term pulls it towards the 4x
   bicubic-downsampled crop, so it is an image from the first step and keeps only as much
-  extra detail as pays. Measured over 300 steps, on held-out 128-pixel crops: 25.2 and 24.6 dB
-  with the anchor, 24.6 and 20.5 dB without. It also makes the diffusion model's task (the latent
-  given the low-resolution image) narrow;
+  extra detail as pays (in a one-off comparison over 300 steps, not kept as a script, held-out
+  crops came back closer with the anchor than without). It also makes the diffusion model's task
+  (the latent given the low-resolution image) narrow;
 - the decoder's normalisations are `SpatialNorm`s (`norm_type="spatial"`, MoVQ, Zheng et al.
   2022): each one is modulated by the latent itself, so the decoder sees the latent's colours at
   every layer instead of carrying them through from its first.
 The last two thirds of the steps train on 128-pixel crops (4 a batch, the same pixels per step):
 group norms normalise over the whole image, and their statistics on 64-pixel crops differ from
-those on the 256- to 512-pixel photos the tab upscales (measured at step 750: 1 to 2 dB worse
-on the whole held-out photos than on 128-pixel crops of them, against bicubic).
+those on the 256- to 512-pixel photos the tab upscales.
 The codebook is not learnt by gradient: the encoder trains with continuous latents plus noise at
 10 % of their spread (so that the decoder tolerates small latent errors: quantisation, and the
 diffusion model's own), and at each export the codebook is fitted by k-means to the latents of
