@@ -81,7 +81,8 @@ SUPER_RESOLUTION_EXPLANATION = """
 **Super-resolution:** the model draws a photo 4× larger than the one given, which it sees at every step beside the
 noisy latent: it only has to invent the fine detail that the small photo lacks. The left image shows the latent's 3
 channels (one number per 4×4 pixels of the result); the right one is x̂₀ decoded, detail appearing as t falls.
-Compare the result with bicubic interpolation, the classic way to enlarge an image, by dragging its slider.
+Compare the result with bicubic interpolation, the classic way to enlarge an image, by dragging its slider. "Consistent
+with the photo" corrects each decoded image until, shrunk back, it is the photo given: the model then only adds detail.
 """
 INPAINTING_EXPLANATION = """
 **Inpainting:** paint over part of an image (or pick an example and paint over one shape), then describe what should
@@ -302,6 +303,7 @@ def run_super_resolution(
     prompt: str,
     guidance_scale: float,
     noise_level: float,
+    consistent: bool = True,
     request: gr.Request | None = None,
 ) -> Iterator[tuple]:
     steps, seed = whole_number(steps, "Steps"), run_seed(seed, random_seed)
@@ -313,14 +315,15 @@ def run_super_resolution(
         tell(notices, gr.Info)  # conversions done to the upload
         prepared.append(image)
         return super_resolution.generate_steps(
-            model, image, scheduler, steps, seed, eta, prompt, guidance_scale, noise_level
+            model, image, scheduler, steps, seed, eta, prompt, guidance_scale, noise_level, consistent
         )
 
     def done(frame: LatentFrame) -> str:
         width, height = prepared[0].size
         return (
             f"Done: {width}×{height} upscaled to {width * super_resolution.SCALE}×{height * super_resolution.SCALE} "
-            f"in {frame.elapsed:.2f} s, {steps_text(frame, steps, scheduler)}, eta {eta:g}, {seeds_text(seed, 1)}. "
+            f"in {frame.elapsed:.2f} s, {steps_text(frame, steps, scheduler)}, eta {eta:g}, {seeds_text(seed, 1)}, "
+            f"{'back-projected onto the photo' if consistent else 'raw model output'}. "
             "Drag the slider over the result: bicubic interpolation on the left, diffusion on the right."
         )
 
@@ -488,6 +491,11 @@ with gr.Blocks(title="Diffusion Playground") as demo:
                     0, 1, value=super_resolution.DEFAULT_ETA, step=0.05, label="Eta (DDIM: 0 deterministic, 1 random)"
                 )
                 sr_seed, sr_random_seed = seed_inputs()
+                consistent = gr.Checkbox(
+                    True,
+                    label="Consistent with the photo",
+                    info="Back-projection: the result, shrunk 4×, gives the photo back. Off: the model's raw output.",
+                )
                 with gr.Accordion("Stable Diffusion upscaler only", open=False):
                     sr_prompt = gr.Textbox("", label="Prompt", max_lines=2)
                     sr_guidance = guidance_slider()
@@ -570,7 +578,19 @@ with gr.Blocks(title="Diffusion Playground") as demo:
         sr_generate,
         sr_stop,
         run_super_resolution,
-        [sr_model, photo, sr_scheduler, sr_steps, eta, sr_seed, sr_random_seed, sr_prompt, sr_guidance, noise_level],
+        [
+            sr_model,
+            photo,
+            sr_scheduler,
+            sr_steps,
+            eta,
+            sr_seed,
+            sr_random_seed,
+            sr_prompt,
+            sr_guidance,
+            noise_level,
+            consistent,
+        ],
         sr_seed,
         sr_outputs,
         "super_resolution",

@@ -203,6 +203,17 @@ def test_super_resolution_upscales_4x_beside_bicubic(client: Client) -> None:
     assert Image.open(again[1]).tobytes() == upscaled.tobytes()  # same seed, same photo
 
 
+def test_super_resolution_back_projects_onto_the_photo_unless_told_not_to(client: Client) -> None:
+    def error(result: tuple) -> float:  # of 255: the result shrunk 4x again against the photo
+        upscaled = Image.open(result[2][1]).convert("RGB")
+        shrunk = upscaled.resize((upscaled.width // 4, upscaled.height // 4), Image.Resampling.BICUBIC)
+        return np.abs(np.asarray(shrunk, int) - np.asarray(Image.open(PHOTO).convert("RGB"), int)).mean()
+
+    consistent, raw = call_super_resolution(client), call_super_resolution(client, consistent=False)
+    assert "back-projected" in consistent[3] and "raw" in raw[3]
+    assert error(consistent) < 0.5 and error(raw) > 1.5
+
+
 def test_super_resolution_streams_intermediate_frames(client: Client) -> None:
     job = client.submit(
         "photo-sr-4x", handle_file(str(PHOTO)), "DDPM", 300, 0.0, 1, False, "", 5, 20, api_name="/super_resolution"

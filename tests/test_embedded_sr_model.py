@@ -24,10 +24,10 @@ def test_plain_diffusers_loads_and_runs_it() -> None:
     assert sum(path.stat().st_size for path in Path(MODEL_DIR).rglob("*") if path.is_file()) < 30 * 2**20
 
 
-def test_a_held_out_photo_comes_back_4x_larger_and_as_close_as_bicubic() -> None:
+def test_a_held_out_photo_comes_back_4x_larger_and_closer_than_bicubic() -> None:
     original = load_photo("astronaut")[64:320, 128:384]  # 256x256 around the face: never seen in training
     low_resolution = downsample(Image.fromarray(original))
     result = generate(model=DEFAULT_MODEL, image=low_resolution, seed=0).predicted_original[0]
     assert result.shape == original.shape
-    assert psnr(result, original) >= psnr(bicubic(low_resolution), original) - 0.5  # README: the full figures
-    assert np.abs(result.astype(int) - original).mean() < 12
+    assert psnr(result, original) >= psnr(bicubic(low_resolution), original)  # README: the full figures
+    assert np.abs(result.astype(int) - original).mean() < 10
