@@ -137,6 +137,7 @@ def result_grid(frame: Frame | LatentFrame) -> np.ndarray:
 
 
 def stream_frames(
+    task: str,
     start: Callable[[], Iterator[Frame | LatentFrame]],
     seed: int,
     done: Callable,
@@ -147,12 +148,13 @@ def stream_frames(
 
     `start()` begins the run (it may raise ValueError for bad settings); `done(last_frame)` is the final
     status line and `result(last_frame)` the result shown. Throttled to ~10 updates a second (fewer when a
-    frame is costly to show), always the last; Stop ends the run between steps.
+    frame is costly to show), always the last; Stop ends the run between steps. `task` names the tab, whose
+    last run tells how much drawing x̂0 costs (`Throttle`).
     """
     session = request.session_hash if request else None
     stop_requests.discard(session)  # a Stop pressed before this run is not meant for it
     frames: list[Frame | LatentFrame] = []
-    throttle = Throttle()
+    throttle = Throttle(task)
     try:
         with closing(start()) as run:  # closing the run (Stop, or the user went away) ends its sampling loop
             for frame in run:
@@ -205,6 +207,7 @@ def run_unconditional(
     seed = run_seed(seed, random_seed)
     settings = {"model": model, "scheduler": scheduler, "steps": steps, "seed": seed, "batch_size": batch_size}
     yield from stream_frames(
+        "unconditional",
         lambda: unconditional.generate_steps(**settings),
         seed,
         lambda frame: (
@@ -242,6 +245,7 @@ def run_text_to_image(
         )
 
     yield from stream_frames(
+        "text_to_image",
         start,
         seed,
         lambda frame: (
@@ -281,6 +285,7 @@ def run_inpainting(
         )
 
     yield from stream_frames(
+        "inpainting",
         start,
         seed,
         lambda frame: (
@@ -328,6 +333,7 @@ def run_super_resolution(
         )
 
     yield from stream_frames(
+        "super_resolution",
         start,
         seed,
         done,

@@ -3,7 +3,7 @@
     python -m bench.unconditional              # ~3 minutes on 2 CPU cores; run it on a quiet machine
     python -m bench.unconditional --repeats 5 --out bench/results.md
 
-For each setting it times, interleaved and `--repeats` times (medians reported):
+For each setting it times, in `--repeats` rounds (medians reported; see bench.common.compare_row):
   plain     - diffusers' own DDPMPipeline / DDIMPipeline call with the same scheduler and steps;
   generator - pipelines.unconditional.generate_steps consumed to the end (every step's frame made);
   app       - app.run_unconditional, the UI handler: throttled frames, grids, status lines;
@@ -41,7 +41,6 @@ def main() -> None:
     shared = load_pipeline(DEFAULT_MODEL, PIPELINE_CLASSES)
     rows = []
     for scheduler, steps, batch_size, pipeline_class in SETTINGS:
-        repeats = max(1, args.repeats // 2) if steps >= 1000 else args.repeats
 
         def plain(scheduler=scheduler, steps=steps, batch_size=batch_size, pipeline_class=pipeline_class):
             noise_scheduler = make_scheduler(scheduler, shared.scheduler.config)
@@ -57,12 +56,18 @@ def main() -> None:
             return run_unconditional(DEFAULT_MODEL, scheduler, steps, 0, False, batch_size)
 
         setting = f"{scheduler}, {steps} steps, batch {batch_size}"
-        rows.append(compare_row(setting, plain, streamed, handler, repeats))
+
+        if args.only not in setting:
+            continue
+        rows.append(compare_row(setting, plain, streamed, handler, args.repeats))
         print(rows[-1], flush=True)
 
     default = (DEFAULT_MODEL, DEFAULT_SCHEDULER, DEFAULT_STEPS)
     http_first = first_update_over_http("/unconditional", (*default[:2], 2, 0, False, 1), (*default, 0, False, 4))
-    footer = f"First streamed update through gradio_client (app default settings): {http_first * 1000:.0f} ms."
+    footer = (
+        "First streamed update through gradio_client, median of 3 jobs (app default settings): "
+        f"{http_first * 1000:.0f} ms."
+    )
     write_table(rows, args.repeats, footer, args.out)
 
 

@@ -42,10 +42,21 @@ def test_throttle_sends_every_frame_of_a_slow_run() -> None:
 
 
 def test_throttle_redraws_a_costly_estimate_only_as_often_as_the_budget_allows() -> None:
-    throttle = Throttle(interval=0.0, max_share=0.05)
-    assert throttle.ready(make_frame(1)) and throttle.affordable()
+    throttle = Throttle("budget test", interval=0.0, max_share=0.05)
+    assert throttle.ready(make_frame(1)) and throttle.affordable()  # nothing known yet: the first is drawn at once
     with throttle.timed():
-        time.sleep(0.02)  # drawing took 20 ms: the next drawing may come 20 / 0.05 = 400 ms later, not sooner
+        time.sleep(0.02)  # drawing took 20 ms: with the next one, 40 ms, which is 5 % of 800 ms
     assert 0.02 <= throttle.cost < 0.1
     assert throttle.ready(make_frame(2)) and not throttle.affordable()  # the frame goes, without a new x̂0
     assert throttle.ready(make_frame(10))  # the last frame always goes
+    throttle.started -= 2 * throttle.cost / throttle.max_share  # as if the run had gone on long enough
+    assert throttle.affordable()
+
+
+def test_throttle_remembers_what_drawing_cost_in_the_tasks_last_run() -> None:
+    first_run = Throttle("memory test", max_share=0.05)
+    with first_run.timed():
+        time.sleep(0.02)
+    next_run, other_task = Throttle("memory test", max_share=0.05), Throttle("another task", max_share=0.05)
+    assert not next_run.affordable()  # 20 ms would be more than 5 % of a run just begun
+    assert other_task.affordable()
