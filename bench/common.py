@@ -51,8 +51,8 @@ def compare_row(
 ) -> str:
     """One table row: medians over rounds of the plain call, the generator and the app handler.
 
-    The ratios are medians of each round's own ratios: on this 2-core VM the same call can take 7.0 s
-    once and 9.3 s a minute later (README: Benchmarks), so each round's three runs are compared with
+    The ratios are medians of each round's own ratios: on this 2-core VM the same call can take 9.0 s
+    once and 7.0 s a minute later (README: Benchmarks), so each round's three runs are compared with
     each other only, and the order in which they run rotates from round to round, so that none is
     always first. There are at least `repeats` rounds, and more for short calls (as `timeit` does):
     enough for `MIN_SECONDS` of each, so that a 0.3 s call is not judged on 1.5 s of noise.
