@@ -331,14 +331,19 @@ def main() -> None:
     else:
         from diffusers import DDPMPipeline
 
-        # Loaded here with plain diffusers to fail early on a bad path and to record what was scored.
-        pipeline = DDPMPipeline.from_pretrained(args.model)
+        from pipelines import torch_thread
+
+        # Loaded here with plain diffusers to fail early on a bad path and to record what was scored. All torch
+        # work runs on the app's torch thread, as sampling does: torch on two threads is slow (README: Benchmarks).
+        pipeline = torch_thread.run(DDPMPipeline.from_pretrained, args.model)
         parameters = sum(parameter.numel() for parameter in pipeline.unet.parameters())
         scheduler = "DDPMPipeline (DDPM)" if args.plain else args.scheduler
         setup = {"source": args.model, "parameters": parameters, "scheduler": scheduler, "steps": args.steps}
         del pipeline
         if args.plain:
-            images = sample_images_plain(args.model, args.steps, args.samples, args.seed, args.batch_size)
+            images = torch_thread.run(
+                sample_images_plain, args.model, args.steps, args.samples, args.seed, args.batch_size
+            )
         else:
             images = sample_images(args.model, args.scheduler, args.steps, args.samples, args.seed, args.batch_size)
     figures = {**setup, "seed": args.seed, **score(images)}
