@@ -41,6 +41,9 @@ def main() -> None:
     photo = Image.open(next(path for path in app.EXAMPLE_PHOTOS if "rocket" in path)).convert("RGB")  # 64x64
     rows = []
     for scheduler, steps in SETTINGS:
+        setting = f"64×64 → 256×256: {scheduler}, {steps} steps"
+        if args.only not in setting:
+            continue
 
         def plain(scheduler=scheduler, steps=steps):
             pipeline = LDMSuperResolutionPipeline(
@@ -55,10 +58,6 @@ def main() -> None:
         def handler(scheduler=scheduler, steps=steps):
             return app.run_super_resolution(model, photo, scheduler, steps, 0.0, 0, False, "", 5.0, 20)
 
-        setting = f"64×64 → 256×256: {scheduler}, {steps} steps"
-
-        if args.only not in setting:
-            continue
         rows.append(compare_row(setting, plain, streamed, handler, args.repeats))
         print(rows[-1], flush=True)
 

@@ -53,6 +53,9 @@ def main() -> None:
     editor = {"background": image, "layers": [Image.merge("RGBA", [mask] * 4)]}
     rows = []
     for task, scheduler, steps, batch_size in SETTINGS:
+        setting = f"{task}: {scheduler}, {steps} steps, batch {batch_size}"
+        if args.only not in setting:
+            continue
         settings = {"guidance_scale": guidance, "num_inference_steps": steps, "num_images_per_prompt": batch_size}
         if task == "inpainting":
             plain_class = StableDiffusionInpaintPipeline
@@ -79,10 +82,6 @@ def main() -> None:
             generator = [torch.Generator().manual_seed(index) for index in range(batch_size)]
             return pipeline(PROMPT, generator=generator, **{"output_type": "np", **settings})
 
-        setting = f"{task}: {scheduler}, {steps} steps, batch {batch_size}"
-
-        if args.only not in setting:
-            continue
         rows.append(compare_row(setting, plain, streamed, handler, args.repeats))
         print(rows[-1], flush=True)
 

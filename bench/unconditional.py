@@ -41,6 +41,9 @@ def main() -> None:
     shared = load_pipeline(DEFAULT_MODEL, PIPELINE_CLASSES)
     rows = []
     for scheduler, steps, batch_size, pipeline_class in SETTINGS:
+        setting = f"{scheduler}, {steps} steps, batch {batch_size}"
+        if args.only not in setting:
+            continue
 
         def plain(scheduler=scheduler, steps=steps, batch_size=batch_size, pipeline_class=pipeline_class):
             noise_scheduler = make_scheduler(scheduler, shared.scheduler.config)
@@ -55,10 +58,6 @@ def main() -> None:
         def handler(scheduler=scheduler, steps=steps, batch_size=batch_size):
             return run_unconditional(DEFAULT_MODEL, scheduler, steps, 0, False, batch_size)
 
-        setting = f"{scheduler}, {steps} steps, batch {batch_size}"
-
-        if args.only not in setting:
-            continue
         rows.append(compare_row(setting, plain, streamed, handler, args.repeats))
         print(rows[-1], flush=True)
 
