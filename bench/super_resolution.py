@@ -1,10 +1,10 @@
 """Streaming overhead of the Super-resolution tab against plain diffusers, in one run.
 
-    python -m bench.super_resolution               # ~2 minutes on 2 CPU cores; run it on a quiet machine
-    python -m bench.super_resolution --repeats 5 --out bench/results-super-resolution.md
+    python -m bench.super_resolution               # ~12 minutes on 2 CPU cores; run it on a quiet machine
+    python -m bench.super_resolution --processes 4 --repeats 3 --out bench/results-super-resolution.md
 
-For each setting, a 64x64 example photo upscaled to 256x256, in `--repeats` rounds
-(medians reported; see bench.common.compare_row):
+For each setting, a 64x64 example photo upscaled to 256x256, in rounds in fresh worker processes
+(medians reported; see bench.common):
   plain     - diffusers' own LDMSuperResolutionPipeline call, same scheduler, steps and seed;
   generator - pipelines.super_resolution.generate_steps consumed to the end (x̂0 decoded only for
               the last frame, which is the result, back-projected onto the photo as by default);
@@ -15,12 +15,14 @@ and the time to the first frame, and to the first update of the app over HTTP (g
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from diffusers import LDMSuperResolutionPipeline
 from gradio_client import handle_file
 from PIL import Image
 
-from bench.common import compare_row, first_update_over_http, parse_arguments, write_table
+from bench import common
 
 SETTINGS = [  # (scheduler, steps)
     ("DDIM", 20),  # the app's default
@@ -29,9 +31,7 @@ SETTINGS = [  # (scheduler, steps)
 ]
 
 
-def main() -> None:
-    args = parse_arguments(__doc__)
-
+def rows(only: str) -> Iterator[common.Row]:
     import app
     from pipelines import super_resolution
     from pipelines.loading import load_pipeline, make_scheduler
@@ -39,10 +39,9 @@ def main() -> None:
     model = super_resolution.DEFAULT_MODEL
     shared = load_pipeline(model, super_resolution.PIPELINE_CLASSES)
     photo = Image.open(next(path for path in app.EXAMPLE_PHOTOS if "rocket" in path)).convert("RGB")  # 64x64
-    rows = []
     for scheduler, steps in SETTINGS:
         setting = f"64×64 → 256×256: {scheduler}, {steps} steps"
-        if args.only not in setting:
+        if only not in setting:
             continue
 
         def plain(scheduler=scheduler, steps=steps):
@@ -58,22 +57,22 @@ def main() -> None:
         def handler(scheduler=scheduler, steps=steps):
             return app.run_super_resolution(model, photo, scheduler, steps, 0.0, 0, False, "", 5.0, 20)
 
-        rows.append(compare_row(setting, plain, streamed, handler, args.repeats))
-        print(rows[-1], flush=True)
+        yield common.Row(setting, plain, streamed, handler)
 
-    upload = handle_file(app.EXAMPLE_PHOTOS[0])  # the 96x96 astronaut
+
+def footer() -> str:
+    import app
+    from pipelines import super_resolution
+
+    model, upload = super_resolution.DEFAULT_MODEL, handle_file(app.EXAMPLE_PHOTOS[0])  # the 96x96 astronaut
     defaults = (super_resolution.DEFAULT_SCHEDULER, super_resolution.DEFAULT_STEPS, super_resolution.DEFAULT_ETA)
-    http_first = first_update_over_http(
+    return common.first_update_over_http(
         "/super_resolution",
         (model, upload, defaults[0], 2, 0.0, 0, False, "", 5.0, 20),
         (model, upload, *defaults, 0, False, "", 5.0, 20),
+        "96×96 photo, default settings",
     )
-    footer = (
-        "First streamed update through gradio_client, median of 3 jobs (96×96 photo, default settings): "
-        f"{http_first * 1000:.0f} ms."
-    )
-    write_table(rows, args.repeats, footer, args.out)
 
 
 if __name__ == "__main__":
-    main()
+    common.main(__doc__, rows, footer)

@@ -1,9 +1,9 @@
 """Streaming overhead of the Text to image and Inpainting tabs against plain diffusers, in one run.
 
-    python -m bench.text_to_image               # ~2 minutes on 2 CPU cores; run it on a quiet machine
-    python -m bench.text_to_image --repeats 5 --out bench/results-latent.md
+    python -m bench.text_to_image               # ~10 minutes on 2 CPU cores; run it on a quiet machine
+    python -m bench.text_to_image --processes 4 --repeats 3 --out bench/results-latent.md
 
-For each setting, in `--repeats` rounds (medians reported; see bench.common.compare_row):
+For each setting, in rounds in fresh worker processes (medians reported; see bench.common):
   plain     - diffusers' own StableDiffusionPipeline / StableDiffusionInpaintPipeline call, same settings;
   generator - pipelines.text_to_image / inpainting generate_steps consumed to the end (x̂0 decoded lazily:
               only the last frame's images, which are the pipeline's own output);
@@ -14,12 +14,14 @@ and the time to the first frame, and to the first update of the app over HTTP (g
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 from diffusers import StableDiffusionInpaintPipeline, StableDiffusionPipeline
 from PIL import Image
 
-from bench.common import compare_row, first_update_over_http, parse_arguments, write_table
+from bench import common
 
 PROMPT = "a large red circle on the left"
 SETTINGS = [  # (task, scheduler, steps, batch size)
@@ -40,9 +42,7 @@ def example_inputs(size: int) -> tuple[Image.Image, Image.Image]:
     return image, Image.fromarray(mask, "L")
 
 
-def main() -> None:
-    args = parse_arguments(__doc__)
-
+def rows(only: str) -> Iterator[common.Row]:
     import app
     from pipelines import inpainting, text_to_image
     from pipelines.loading import load_pipeline, make_scheduler
@@ -51,10 +51,9 @@ def main() -> None:
     shared = load_pipeline(model, text_to_image.PIPELINE_CLASSES)
     image, mask = example_inputs(inpainting.model_size(model)[0])
     editor = {"background": image, "layers": [Image.merge("RGBA", [mask] * 4)]}
-    rows = []
     for task, scheduler, steps, batch_size in SETTINGS:
         setting = f"{task}: {scheduler}, {steps} steps, batch {batch_size}"
-        if args.only not in setting:
+        if only not in setting:
             continue
         settings = {"guidance_scale": guidance, "num_inference_steps": steps, "num_images_per_prompt": batch_size}
         if task == "inpainting":
@@ -82,19 +81,21 @@ def main() -> None:
             generator = [torch.Generator().manual_seed(index) for index in range(batch_size)]
             return pipeline(PROMPT, generator=generator, **{"output_type": "np", **settings})
 
-        rows.append(compare_row(setting, plain, streamed, handler, args.repeats))
-        print(rows[-1], flush=True)
+        yield common.Row(setting, plain, streamed, handler)
 
+
+def footer() -> str:
+    from pipelines import text_to_image
+
+    model, guidance = text_to_image.DEFAULT_MODEL, text_to_image.DEFAULT_GUIDANCE_SCALE
     defaults = (text_to_image.DEFAULT_SCHEDULER, text_to_image.DEFAULT_STEPS)
-    http_first = first_update_over_http(
+    return common.first_update_over_http(
         "/text_to_image",
         (model, PROMPT, "", guidance, defaults[0], 2, 0, False, 1),
         (model, PROMPT, "", guidance, *defaults, 0, False, 4),
+        "text to image, default settings, batch 4",
     )
-    setting = "text to image, default settings, batch 4"
-    footer = f"First streamed update through gradio_client, median of 3 jobs ({setting}): {http_first * 1000:.0f} ms."
-    write_table(rows, args.repeats, footer, args.out)
 
 
 if __name__ == "__main__":
-    main()
+    common.main(__doc__, rows, footer)

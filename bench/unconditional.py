@@ -1,22 +1,24 @@
 """Streaming overhead of the Unconditional tab against plain diffusers, in one run on one machine.
 
-    python -m bench.unconditional              # ~3 minutes on 2 CPU cores; run it on a quiet machine
-    python -m bench.unconditional --repeats 5 --out bench/results.md
+    python -m bench.unconditional              # ~10 minutes on 2 CPU cores; run it on a quiet machine
+    python -m bench.unconditional --processes 4 --repeats 3 --out bench/results.md
 
-For each setting it times, in `--repeats` rounds (medians reported; see bench.common.compare_row):
+For each setting it times, in rounds in fresh worker processes (medians reported; see bench.common):
   plain     - diffusers' own DDPMPipeline / DDIMPipeline call with the same scheduler and steps;
   generator - pipelines.unconditional.generate_steps consumed to the end (every step's frame made);
   app       - app.run_unconditional, the UI handler: throttled frames, grids, status lines;
 and the time to the first frame: of the generator, and of the app served on localhost as seen by
-gradio_client. Peak RSS is the whole process's, after everything ran.
+gradio_client.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from diffusers import DDIMPipeline, DDPMPipeline
 
-from bench.common import compare_row, first_update_over_http, parse_arguments, write_table
+from bench import common
 
 SETTINGS = [  # (scheduler, steps, batch size, the diffusers pipeline class that runs the same loop)
     ("DPM-Solver++ SDE", 50, 4, DDPMPipeline),  # the app's default
@@ -25,24 +27,15 @@ SETTINGS = [  # (scheduler, steps, batch size, the diffusers pipeline class that
 ]
 
 
-def main() -> None:
-    args = parse_arguments(__doc__)
-
+def rows(only: str) -> Iterator[common.Row]:
     from app import run_unconditional
     from pipelines.loading import load_pipeline, make_scheduler
-    from pipelines.unconditional import (
-        DEFAULT_MODEL,
-        DEFAULT_SCHEDULER,
-        DEFAULT_STEPS,
-        PIPELINE_CLASSES,
-        generate_steps,
-    )
+    from pipelines.unconditional import DEFAULT_MODEL, PIPELINE_CLASSES, generate_steps
 
     shared = load_pipeline(DEFAULT_MODEL, PIPELINE_CLASSES)
-    rows = []
     for scheduler, steps, batch_size, pipeline_class in SETTINGS:
         setting = f"{scheduler}, {steps} steps, batch {batch_size}"
-        if args.only not in setting:
+        if only not in setting:
             continue
 
         def plain(scheduler=scheduler, steps=steps, batch_size=batch_size, pipeline_class=pipeline_class):
@@ -58,17 +51,16 @@ def main() -> None:
         def handler(scheduler=scheduler, steps=steps, batch_size=batch_size):
             return run_unconditional(DEFAULT_MODEL, scheduler, steps, 0, False, batch_size)
 
-        rows.append(compare_row(setting, plain, streamed, handler, args.repeats))
-        print(rows[-1], flush=True)
+        yield common.Row(setting, plain, streamed, handler)
+
+
+def footer() -> str:
+    from pipelines.unconditional import DEFAULT_MODEL, DEFAULT_SCHEDULER, DEFAULT_STEPS
 
     default = (DEFAULT_MODEL, DEFAULT_SCHEDULER, DEFAULT_STEPS)
-    http_first = first_update_over_http("/unconditional", (*default[:2], 2, 0, False, 1), (*default, 0, False, 4))
-    footer = (
-        "First streamed update through gradio_client, median of 3 jobs (app default settings): "
-        f"{http_first * 1000:.0f} ms."
-    )
-    write_table(rows, args.repeats, footer, args.out)
+    warm_up, inputs = (*default[:2], 2, 0, False, 1), (*default, 0, False, 4)
+    return common.first_update_over_http("/unconditional", warm_up, inputs, "app default settings")
 
 
 if __name__ == "__main__":
-    main()
+    common.main(__doc__, rows, footer)

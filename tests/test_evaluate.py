@@ -1,7 +1,11 @@
 """The analyser of train/evaluate.py: the data itself must parse back to its ground truth, and broken images must not
-pass as clean. Pure numpy, ~2 s."""
+pass as clean; and the CLI refuses what the app would. ~8 s."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +14,7 @@ from train.evaluate import Analysis, analyse, markdown_table, score
 from train.shapes import COLOURS, ShapeObject, ShapesDataset, render
 
 DATA_ITEMS = 500
+ROOT = Path(__file__).resolve().parent.parent
 
 
 Item = tuple[np.ndarray, list[ShapeObject], Analysis]
@@ -93,3 +98,11 @@ def test_score_covers_the_palette_and_shapes(data: list[Item]) -> None:
     assert figures["colour_coverage"] == f"{len(COLOURS)}/{len(COLOURS)}" and figures["shape_coverage"] == "3/3"
     assert figures["not_clean_reasons"] == {"count": 1}
     assert "| clean fraction | 99.5% |" in markdown_table(figures)
+
+
+def test_batch_over_the_apps_limit_is_a_usage_error() -> None:
+    command = [sys.executable, "-m", "train.evaluate", "--samples", "16", "--batch-size", "9"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2  # argparse's usage error, before any model is loaded
+    assert "--batch-size must be between 1 and 8 without --plain; got 9" in result.stderr
+    assert "Traceback" not in result.stderr

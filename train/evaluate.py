@@ -306,7 +306,10 @@ def main() -> None:
     args = parser.parse_args()
     if not args.data:  # every run but --data samples with torch, on the pipelines' torch thread
         from pipelines import torch_thread
+        from pipelines.unconditional import MAX_BATCH_SIZE
 
+        if not (args.plain or 1 <= args.batch_size <= MAX_BATCH_SIZE):  # the app's limit; plain diffusers has none
+            parser.error(f"--batch-size must be between 1 and {MAX_BATCH_SIZE} without --plain; got {args.batch_size}")
         torch_thread.set_num_threads(args.threads)
     if args.super_resolution:
         from train import evaluate_super_resolution
