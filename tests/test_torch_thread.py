@@ -1,0 +1,92 @@
+"""pipelines/torch_thread.py: every step on the one torch thread, ahead of the consumer, in turn with the
+other loops, and closed there when the consumer stops. No models; ~1 s."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from pipelines import torch_thread
+
+
+def counting(
+    name: str, count: int, log: list, closed: list[str] | None = None, seconds_per_step: float = 0.0
+) -> Iterator[int]:
+    try:
+        for index in range(count):
+            time.sleep(seconds_per_step)
+            log.append((name, index, threading.current_thread().name))
+            yield index
+    finally:
+        if closed is not None:
+            closed.append(threading.current_thread().name)
+
+
+def test_steps_run_on_the_torch_thread_and_give_every_item_in_order() -> None:
+    log: list = []
+    assert list(torch_thread.steps(counting("a", 5, log))) == [0, 1, 2, 3, 4]
+    assert {thread for _, _, thread in log} == {"torch"}
+
+
+def test_the_loop_does_not_wait_for_a_slow_consumer() -> None:
+    log: list = []
+    stream = torch_thread.steps(counting("a", 20, log))
+    assert next(stream) == 0
+    time.sleep(0.2)  # a consumer busy with its first frame
+    assert len(log) == 20  # meanwhile the loop went on to its end
+    assert list(stream) == list(range(1, 20))
+
+
+def test_two_loops_take_turns() -> None:
+    log: list = []
+    started = threading.Event()
+
+    def hold() -> None:  # keeps the torch thread busy until both loops are queued
+        started.wait()
+
+    blocker = torch_thread.start(hold)
+    first, second = torch_thread.steps(counting("a", 3, log)), torch_thread.steps(counting("b", 3, log))
+    consumers = [threading.Thread(target=list, args=(stream,)) for stream in (first, second)]
+    for consumer in consumers:
+        consumer.start()
+    time.sleep(0.1)  # both queued behind the blocker
+    started.set()
+    blocker.result()
+    for consumer in consumers:
+        consumer.join(timeout=10)
+    assert [name for name, _, _ in log] == ["a", "b", "a", "b", "a", "b"]
+
+
+def test_short_jobs_run_between_the_steps_of_a_loop() -> None:
+    log: list = []
+    stream = torch_thread.steps(counting("loop", 20, log, seconds_per_step=0.02))
+    next(stream)
+    torch_thread.run(log.append, "short")
+    position = log.index("short")
+    assert 0 < position < 20  # not after the whole loop
+    stream.close()
+
+
+def test_closing_the_consumer_closes_the_generator_on_the_torch_thread() -> None:
+    log: list = []
+    closed: list[str] = []
+    stream = torch_thread.steps(counting("a", 1000, log, closed, seconds_per_step=0.001))
+    next(stream)
+    stream.close()
+    assert closed == ["torch"]  # already closed when close() returns
+    assert len(log) < 1000
+
+
+def test_an_error_in_the_loop_is_raised_to_the_consumer() -> None:
+    def failing() -> Iterator[int]:
+        yield 1
+        raise ValueError("Steps must be between 1 and 1000")
+
+    stream = torch_thread.steps(failing())
+    assert next(stream) == 1
+    with pytest.raises(ValueError, match="between 1 and 1000"):
+        next(stream)
+    assert torch_thread.run(lambda: 2 + 2) == 4  # the torch thread goes on serving
