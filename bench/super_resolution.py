@@ -33,6 +33,7 @@ SETTINGS = [  # (scheduler, steps)
 
 def rows(only: str) -> Iterator[common.Row]:
     import app
+    import handlers
     from pipelines import super_resolution
     from pipelines.loading import load_pipeline, make_scheduler
 
@@ -55,7 +56,7 @@ def rows(only: str) -> Iterator[common.Row]:
             return super_resolution.generate_steps(model, photo, scheduler, steps, seed=0)
 
         def handler(scheduler=scheduler, steps=steps):
-            return app.run_super_resolution(model, photo, scheduler, steps, 0.0, 0, False, "", 5.0, 20)
+            return handlers.run_super_resolution(model, photo, scheduler, steps, 0.0, 0, False, "", 5.0, 20)
 
         yield common.Row(setting, plain, streamed, handler)
 

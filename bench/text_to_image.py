@@ -43,7 +43,7 @@ def example_inputs(size: int) -> tuple[Image.Image, Image.Image]:
 
 
 def rows(only: str) -> Iterator[common.Row]:
-    import app
+    import handlers
     from pipelines import inpainting, text_to_image
     from pipelines.loading import load_pipeline, make_scheduler
 
@@ -65,7 +65,9 @@ def rows(only: str) -> Iterator[common.Row]:
                 return inpainting.generate_steps(model, image, mask, PROMPT, "", 1.0, guidance, scheduler, steps)
 
             def handler(scheduler=scheduler, steps=steps):
-                return app.run_inpainting(model, editor, PROMPT, "", 1.0, True, guidance, scheduler, steps, 0, False)
+                return handlers.run_inpainting(
+                    model, editor, PROMPT, "", 1.0, True, guidance, scheduler, steps, 0, False
+                )
         else:
             plain_class = StableDiffusionPipeline
 
@@ -73,7 +75,7 @@ def rows(only: str) -> Iterator[common.Row]:
                 return text_to_image.generate_steps(model, PROMPT, "", guidance, scheduler, steps, 0, batch_size)
 
             def handler(scheduler=scheduler, steps=steps, batch_size=batch_size):
-                return app.run_text_to_image(model, PROMPT, "", guidance, scheduler, steps, 0, False, batch_size)
+                return handlers.run_text_to_image(model, PROMPT, "", guidance, scheduler, steps, 0, False, batch_size)
 
         def plain(scheduler=scheduler, batch_size=batch_size, plain_class=plain_class, settings=settings):
             pipeline = plain_class.from_pipe(shared, scheduler=make_scheduler(scheduler, shared.scheduler.config))
