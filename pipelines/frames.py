@@ -18,8 +18,6 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from pipelines import torch_thread
-
 
 @dataclass(frozen=True)
 class Step:
@@ -45,20 +43,18 @@ class Frame(Step):
 
 @dataclass(frozen=True)
 class LatentFrame(Step):
-    """A step of latent diffusion: its images are drawn from the latents only when someone looks.
+    """A step of latent diffusion: its x̂0 is decoded from the latents only when someone looks.
 
     Decoding x̂0 takes a VAE call; the app sends ~10 frames a second and keeps every frame for
-    replay, so each frame keeps its (small) latents and decodes them once, on first use.
+    replay, so each frame keeps its (small) x̂0 latents and decodes them once, on first use. x_t is
+    a cheap view of the latents (`latent_channels`), drawn at once by the loop on the torch thread:
+    showing a frame then waits for the loop's current step once, for the decode, not twice.
     """
 
-    latents: torch.Tensor  # x_t in latent space: (batch, channels, height, width)
+    noisy_sample: np.ndarray  # x_t in latent space, each latent's channels as grey tiles: (batch, 2h+1, 2w+1, 3)
     predicted_latents: torch.Tensor  # x̂0 in latent space
     decode: Callable[[torch.Tensor], np.ndarray]  # latents -> (batch, height, width, 3) uint8 images
     final_images: np.ndarray | None = None  # the pipeline's own output, on the last frame
-
-    @cached_property
-    def noisy_sample(self) -> np.ndarray:
-        return torch_thread.run(latent_channels, self.latents)
 
     @cached_property
     def predicted_original(self) -> np.ndarray:

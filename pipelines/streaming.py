@@ -25,7 +25,7 @@ from diffusers import AutoencoderKL, AutoencoderTiny, DiffusionPipeline
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
 from pipelines import torch_thread
-from pipelines.frames import LatentFrame, to_uint8_images
+from pipelines.frames import LatentFrame, latent_channels, to_uint8_images
 from pipelines.sampling import estimated_original
 
 FULL_DECODE_PARAMETERS = 20_000_000  # VAEs smaller than this decode every previewed x̂0 exactly (the tiny ones)
@@ -123,7 +123,7 @@ def stream_pipeline(
                 total_steps=total_steps,
                 timestep=int(round(float(timestep))),
                 elapsed=time.perf_counter() - started,
-                latents=record.noisy_sample,
+                noisy_sample=latent_channels(record.noisy_sample),
                 predicted_latents=record.predicted_original,
                 decode=decode,
             )

@@ -31,7 +31,7 @@ from diffusers import DiffusionPipeline, StableDiffusionUpscalePipeline
 from PIL import Image
 
 from pipelines import text_to_image, torch_thread
-from pipelines.frames import LatentFrame, to_uint8_images
+from pipelines.frames import LatentFrame, latent_channels, to_uint8_images
 from pipelines.images import to_rgb
 from pipelines.loading import load_pipeline, make_scheduler, max_steps
 from pipelines.sampling import reverse_process
@@ -179,7 +179,7 @@ def latent_super_resolution_steps(
             total_steps=total_steps,
             timestep=step.timestep,
             elapsed=time.perf_counter() - started,
-            latents=step.noisy_sample,
+            noisy_sample=latent_channels(step.noisy_sample),
             predicted_latents=step.predicted_original,
             decode=decode,
             final_images=decode(step.sample) if is_last else None,
