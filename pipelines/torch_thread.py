@@ -12,8 +12,8 @@ this module's single thread:
 - `run(function, ...)` runs a function there and returns its result;
 - `steps(generator)` runs the generator there (the written-out loops), one step at a time in
   turn with the other such generators, and hands its items over through a queue: the loop never
-  waits for whoever consumes them (handing each step over and back cost 0.12 ms, 1.6 % of a
-  1000-step run of the embedded model);
+  waits for whoever consumes them (handing each step over and back cost 0.12 ms in a one-off
+  timing, 1.6 % of a 1000-step run of the embedded model: README, Benchmarks);
 - `start(function, ...)` begins a long job there (a pipeline call) and returns its future; the
   job calls `serve_pending()` between its steps, so that short jobs asked for meanwhile (the
   decode of a frame the browser is about to show) and the steps of generators run then, instead
