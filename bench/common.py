@@ -8,10 +8,10 @@ Each benchmark module gives its rows (`Row`: a setting and its three calls) and 
 The parent process runs the module again `--processes` times, one worker after the other (two
 torch processes at once on 2 cores would slow each other down). Each worker times every row in
 rotating rounds (`time_row`) and hands its seconds back as JSON; the parent pools them and then
-measures the first update over HTTP itself. Why fresh processes: on this 2-core VM the same plain
-call's median was 1.27 s in one process and 1.49 s in the next, and a row's ratio came out
-anywhere from 0.96 to 1.05 from one process to another (README: Benchmarks). As pyperf does,
-pooling the rounds of several processes averages that out instead of reporting one process's luck.
+measures the first update over HTTP itself. Why fresh processes: on this 2-core VM a row's ratio
+differs from one process to the next by far more than the overhead measured (the brackets of the
+tables in README: Benchmarks, e.g. 0.71-1.09 for one row). As pyperf does, pooling the rounds of
+several processes averages that out instead of reporting one process's luck.
 """
 
 from __future__ import annotations
