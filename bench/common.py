@@ -10,8 +10,9 @@ torch processes at once on 2 cores would slow each other down). Each worker time
 rotating rounds (`time_row`) and hands its seconds back as JSON; the parent pools them and then
 measures the first update over HTTP itself. Why fresh processes: on this 2-core VM a row's ratio
 differs from one process to the next by far more than the overhead measured (the brackets of the
-tables in README: Benchmarks, e.g. 0.71-1.09 for one row). As pyperf does, pooling the rounds of
-several processes averages that out instead of reporting one process's luck.
+tables in README: Benchmarks; 0.71-1.09 for one row in bench/runs-unconditional.md). As pyperf
+does, pooling the rounds of several processes averages that out instead of reporting one
+process's luck.
 """
 
 from __future__ import annotations
