@@ -52,7 +52,9 @@ def test_two_loops_take_turns() -> None:
     consumers = [threading.Thread(target=list, args=(stream,)) for stream in (first, second)]
     for consumer in consumers:
         consumer.start()
-    time.sleep(0.1)  # both queued behind the blocker
+    deadline = time.monotonic() + 10
+    while len(torch_thread._streams) < 2 and time.monotonic() < deadline:  # both queued behind the blocker
+        time.sleep(0.001)
     started.set()
     blocker.result()
     for consumer in consumers:
