@@ -1,16 +1,18 @@
-"""Loading in one place: model id or folder -> cached pipeline, and schedulers by name.
+"""Loading in one place: a catalogue name -> cached pipeline on the right device, and schedulers by name.
 
-The embedded models in `assets/models/` are ordinary diffusers folders, so they go
-through the same `from_pretrained` as hub repositories. Weights are loaded once and
-shared; every request gets a scheduler of its own (`make_scheduler`), because
-schedulers keep per-run state (timesteps, step index, multistep history).
+Only models of the catalogue (`pipelines/catalogue.py`) are loaded, safetensors weights only, never
+remote code. The embedded models in `assets/models/` are ordinary diffusers folders, so they go
+through the same `from_pretrained` as hub repositories. Weights are loaded once, kept in a cache
+bounded by a memory budget (least recently used evicted), and shared by the tabs that take the same
+model; every request gets a scheduler of its own (`make_scheduler`), because schedulers keep per-run
+state (timesteps, step index, multistep history).
 """
 
 from __future__ import annotations
 
+import os
 import threading
-from functools import lru_cache
-from pathlib import Path
+from collections import OrderedDict
 
 import torch
 from diffusers import (
@@ -26,10 +28,13 @@ from diffusers import (
 )
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
-from pipelines import torch_thread
+from pipelines import catalogue, torch_thread
+from pipelines.catalogue import MODELS_DIR, Entry  # noqa: F401  (MODELS_DIR: where tests and train/ look)
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
-
+DEVICE_VARIABLE = "DIFFUSION_PLAYGROUND_DEVICE"  # cpu, cuda, mps: overrides the automatic choice
+DTYPE_VARIABLE = "DIFFUSION_PLAYGROUND_DTYPE"  # float32, float16, bfloat16
+BUDGET_VARIABLE = "DIFFUSION_PLAYGROUND_MODEL_MEMORY_GB"  # loaded pipelines' weights kept at most (default 8)
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 # Display name -> scheduler class and the settings that make it that sampler.
 SCHEDULERS: dict[str, tuple[type[SchedulerMixin], dict]] = {
     "DPM-Solver++": (DPMSolverMultistepScheduler, {"algorithm_type": "dpmsolver++"}),
@@ -44,51 +49,127 @@ SCHEDULERS: dict[str, tuple[type[SchedulerMixin], dict]] = {
 }
 
 
+LOAD_FAILURE = (
+    "Could not load {model}: {reason} The other models of this tab keep working (embedded: {fallback})."
+)
+
+
 def device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """CUDA where there is a GPU (a ZeroGPU worker has one), else Apple's MPS, else the CPU; or `DEVICE_VARIABLE`."""
+    chosen = os.environ.get(DEVICE_VARIABLE, "").strip().lower()
+    if chosen:
+        if chosen not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"{DEVICE_VARIABLE} must be cpu, cuda or mps; got {chosen!r}.")
+        return torch.device(chosen)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
 
 
-def resolve_model(model: str) -> str:
-    """The name of an embedded model ("shapes-ddpm") becomes its folder; anything else is a hub id or a path."""
-    embedded = MODELS_DIR / model
-    return str(embedded) if model and "/" not in model and embedded.is_dir() else model
+def dtype(model: Entry, on: torch.device) -> torch.dtype:
+    """float16 on CUDA for the models that allow it (half the memory, about twice the speed), else float32;
+    or `DTYPE_VARIABLE`. CPUs gain nothing from float16 (no fast half kernels) and lose precision."""
+    chosen = os.environ.get(DTYPE_VARIABLE, "").strip().lower()
+    if chosen:
+        if chosen not in DTYPES:
+            raise ValueError(f"{DTYPE_VARIABLE} must be one of {', '.join(DTYPES)}; got {chosen!r}.")
+        return DTYPES[chosen]
+    return torch.float16 if on.type == "cuda" and model.half_precision else torch.float32
+
+
+def memory_budget() -> int:
+    """Bytes of weights the cache keeps loaded at most."""
+    return int(float(os.environ.get(BUDGET_VARIABLE, "8")) * 2**30)
+
+
+def weight_bytes(pipeline: DiffusionPipeline) -> int:
+    return sum(
+        parameter.numel() * parameter.element_size()
+        for component in pipeline.components.values()
+        if isinstance(component, torch.nn.Module)
+        for parameter in component.parameters()
+    )
 
 
 _loading = threading.Lock()  # two first requests for one model load it once
+_cache: OrderedDict[str, tuple[DiffusionPipeline, int]] = OrderedDict()  # name -> (pipeline, bytes), oldest first
 
 
-def load_pipeline(model: str, pipeline_classes: tuple[str, ...]) -> DiffusionPipeline:
-    """The shared, cached pipeline of `model`, which must be one of `pipeline_classes` ("DDPMPipeline", ...).
+def is_loaded(model: str) -> bool:
+    return model in _cache
 
-    Raises ValueError with the reason if it is not or cannot be loaded. The class is read from the
-    small model_index.json first, so that a model of another kind is never downloaded whole. Tabs
-    that take the same model (text to image, inpainting) share one loaded copy.
+
+def load_pipeline(model: object, pipeline_classes: tuple[str, ...]) -> DiffusionPipeline:
+    """The shared, cached pipeline of catalogue model `model`, one of `pipeline_classes` ("DDPMPipeline", ...).
+
+    Anything not in the catalogue for these classes is refused (`catalogue.entry`); a model that fails to
+    load raises ValueError saying why in plain words (`why_not_loaded`). Tabs that take the same model
+    (text to image, inpainting) share one loaded copy.
     """
-    if not isinstance(model, str) or not model.strip():
-        raise ValueError("Choose a model: an embedded one, a Hugging Face hub id or a local diffusers folder.")
-    model = resolve_model(model.strip())
+    entry = catalogue.entry(model, pipeline_classes)
     with _loading:
+        if entry.name in _cache:
+            _cache.move_to_end(entry.name)
+            return _cache[entry.name][0]
         try:
-            class_name = DiffusionPipeline.load_config(model).get("_class_name")
-            if class_name not in pipeline_classes:
-                raise ValueError(
-                    f"Model '{model}' is a {class_name}; this tab takes a {' or '.join(pipeline_classes)}."
-                )
-            return _load_cached(model)
-        except ValueError:
-            raise
-        except Exception as error:  # any failure to load is the user's model choice, reported as such
-            embedded = ", ".join(sorted(path.name for path in MODELS_DIR.iterdir() if path.is_dir()))
-            reason = str(error).split(". ")[0][:300]
+            pipeline = torch_thread.run(_from_pretrained, entry)
+        except Exception as error:
             raise ValueError(
-                f"Could not load model '{model}' ({type(error).__name__}: {reason}). Choose an embedded model "
-                f"({embedded}), a local diffusers folder, or a Hugging Face hub id (downloading one needs internet)."
+                LOAD_FAILURE.format(model=entry.name, reason=why_not_loaded(error), fallback=fallback(pipeline_classes))
             ) from error
+        size = weight_bytes(pipeline)
+        while _cache and sum(bytes_ for _, bytes_ in _cache.values()) + size > memory_budget():
+            _cache.popitem(last=False)  # the least recently used
+        _cache[entry.name] = (pipeline, size)
+        return pipeline
 
 
-@lru_cache(maxsize=4)
-def _load_cached(model: str) -> DiffusionPipeline:
-    return torch_thread.run(lambda: DiffusionPipeline.from_pretrained(model).to(device()))
+def _from_pretrained(entry: Entry) -> DiffusionPipeline:
+    on = device()
+    # Safetensors only: pickle weights can run code when loaded. No remote code, no custom pipelines.
+    pipeline = DiffusionPipeline.from_pretrained(
+        entry.location, use_safetensors=True, trust_remote_code=False, torch_dtype=dtype(entry, on)
+    )
+    return pipeline.to(on)
+
+
+def fallback(pipeline_classes: tuple[str, ...]) -> str:
+    return next((item.name for item in catalogue.EMBEDDED if item.pipeline_class in pipeline_classes), "none")
+
+
+def why_not_loaded(error: BaseException) -> str:
+    """A failure to load, in words a teacher understands: no internet, gated or private, a missing file, memory."""
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+    )
+
+    chain = []
+    while error is not None and len(chain) < 20:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    names = {type(item).__name__ for item in chain}
+    text = " ".join(str(item) for item in chain).lower()
+    if any(isinstance(item, GatedRepoError) for item in chain):
+        return (
+            "the model is gated: accept its licence on its Hugging Face page, then give the Space a token of that "
+            "account (the HF_TOKEN secret)."
+        )
+    if any(isinstance(item, RepositoryNotFoundError) for item in chain):
+        return "the repository is private or no longer exists on the Hugging Face hub."
+    if any(isinstance(item, (torch.cuda.OutOfMemoryError, MemoryError)) for item in chain):
+        return "not enough memory for it on this machine; pick a smaller model or larger hardware."
+    offline = names & {"ConnectError", "ConnectionError", "ConnectTimeout", "NetworkError", "gaierror"}
+    if offline or any(isinstance(item, (OfflineModeIsEnabled, LocalEntryNotFoundError)) for item in chain):
+        return "this machine cannot reach the Hugging Face hub (no internet), and the model is not downloaded yet."
+    if "safetensors" in text:
+        return "the repository has no safetensors weights for every part, and this app loads no pickle weights."
+    if any(isinstance(item, (EntryNotFoundError, FileNotFoundError)) for item in chain) or "no file named" in text:
+        return "a file the model needs is missing from its repository or folder."
+    return f"{type(chain[0]).__name__}: {str(chain[0])[:200]}."
 
 
 MULTISTEP_SOLVERS = ("DPM-Solver++", "DPM-Solver++ SDE", "UniPC", "DEIS")

@@ -18,10 +18,16 @@ this module's single thread:
   job calls `serve_pending()` between its steps, so that short jobs asked for meanwhile (the
   decode of a frame the browser is about to show) and the steps of generators run then, instead
   of after the whole job.
+
+A forked process (a ZeroGPU worker: `spaces.GPU` runs each generation in a child forked from the
+server) inherits none of the parent's threads, and its copies of the queues may hold work that the
+parent's thread would have run. `os.register_at_fork` therefore gives the child fresh queues and
+its own torch thread, started on first use: there it is the only thread that calls torch, as here.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections import deque
@@ -99,18 +105,40 @@ def _step(stream: _Stream) -> None:
 
 def _queue(function: Callable[[], object], jobs: deque[Job]) -> Future:
     future: Future = Future()
+    _started()
     with _ready:
         jobs.append((function, future))
         _ready.notify()
     return future
 
 
-_thread = threading.Thread(target=_serve_forever, name="torch", daemon=True)
-_thread.start()
+_thread: threading.Thread | None = None  # started on first use, once per process
+
+
+def _started() -> None:
+    """Start this process's torch thread if it has none yet (at the first job, and again in a forked child)."""
+    global _thread
+    with _ready:
+        if _thread is None:
+            _thread = threading.Thread(target=_serve_forever, name="torch", daemon=True)
+            _thread.start()
+
+
+def _forget_parent_thread() -> None:
+    """In a forked child: the parent's torch thread and its queued work did not come along; start afresh."""
+    global _ready, _thread
+    _ready = threading.Condition()
+    _short_jobs.clear()
+    _long_jobs.clear()
+    _streams.clear()
+    _thread = None
+
+
+os.register_at_fork(after_in_child=_forget_parent_thread)
 
 
 def on_torch_thread() -> bool:
-    return threading.current_thread() is _thread
+    return _thread is not None and threading.current_thread() is _thread
 
 
 def start(function: Callable[..., Result], *args: object, **kwargs: object) -> Future:
@@ -149,6 +177,7 @@ def steps(generator: Iterator[Result]) -> Iterator[Result]:
         yield from generator
         return
     stream = _Stream(generator)
+    _started()
     with _ready:
         _streams.append(stream)
         _ready.notify()

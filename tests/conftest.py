@@ -1,14 +1,18 @@
-"""Shared fixtures: a tiny random DDPM pipeline saved locally, the app served on localhost, a real Chromium.
+"""Shared fixtures: tiny random pipelines saved locally, the app served on localhost, a real Chromium.
 
-Nothing is downloaded: the tiny pipeline is built in the test (as diffusers' fast tests do),
-and the browser is Debian's Chromium driven by Playwright with `executable_path`.
+Nothing is downloaded: the tiny pipelines are built in the tests (as diffusers' fast tests do) and
+listed in an operator file of the model catalogue (`DIFFUSION_PLAYGROUND_MODELS`), named by their
+folder, as an operator would list a model; the browser is Debian's Chromium driven by Playwright
+with `executable_path`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +20,9 @@ import pytest
 import torch
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"  # screenshots of the browser tests
+OPERATOR_FILE = Path(tempfile.mkdtemp(prefix="catalogue-")) / "models.json"
+OPERATOR_FILE.write_text("[]")
+os.environ["DIFFUSION_PLAYGROUND_MODELS"] = str(OPERATOR_FILE)  # read by pipelines.catalogue at every look-up
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -23,6 +30,15 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking",
     "--disable-component-update",
 ]
+
+
+def register(folder: Path | str) -> str:
+    """List a saved diffusers folder in the catalogue's operator file, named by its path; returns the name."""
+    entries = json.loads(OPERATOR_FILE.read_text())
+    pipeline_class = json.loads((Path(folder) / "model_index.json").read_text())["_class_name"]
+    entries.append({"name": str(folder), "pipeline_class": pipeline_class, "description": "tiny random test model"})
+    OPERATOR_FILE.write_text(json.dumps(entries))
+    return str(folder)
 
 
 def save_tiny_ddpm(path: Path, channels: int = 3, **scheduler_config) -> str:
@@ -42,7 +58,7 @@ def save_tiny_ddpm(path: Path, channels: int = 3, **scheduler_config) -> str:
         attention_head_dim=8,
     )
     DDPMPipeline(unet=unet, scheduler=DDPMScheduler(**scheduler_config)).save_pretrained(path)
-    return str(path)
+    return register(path)
 
 
 @pytest.fixture(scope="session")
@@ -123,7 +139,7 @@ def save_tiny_stable_diffusion(path: Path, unet_in_channels: int = 4) -> str:
         StableDiffusionUpscalePipeline(
             **components, low_res_scheduler=DDPMScheduler(), scheduler=build_scheduler(), max_noise_level=350
         ).save_pretrained(path)
-        return str(path)
+        return register(path)
     pipeline_class = StableDiffusionInpaintPipeline if unet_in_channels == 9 else StableDiffusionPipeline
     pipeline_class(
         **components,
@@ -132,7 +148,7 @@ def save_tiny_stable_diffusion(path: Path, unet_in_channels: int = 4) -> str:
         feature_extractor=None,
         requires_safety_checker=False,
     ).save_pretrained(path)
-    return str(path)
+    return register(path)
 
 
 @pytest.fixture(scope="session")
@@ -181,7 +197,7 @@ def tiny_ldm_super_resolution(tmp_path_factory: pytest.TempPathFactory) -> str:
     LDMSuperResolutionPipeline(
         vqvae=vqvae, unet=unet, scheduler=DDIMScheduler(num_train_timesteps=100)
     ).save_pretrained(path)
-    return str(path)
+    return register(path)
 
 
 def _free_port() -> int:

@@ -75,7 +75,7 @@ def test_stable_diffusion_upscaler_streams_through_its_legacy_callback(tiny_sd_u
         ({"seed": -1}, "Seed must be between"),
         ({"scheduler": "Nope"}, "Unknown scheduler 'Nope'"),
         ({"image": None}, "needs an image"),
-        ({"model": "no/such-model"}, "Could not load model 'no/such-model'"),
+        ({"model": "no/such-model"}, "not in this app's catalogue"),
     ],
 )
 def test_bad_settings_are_refused_with_the_allowed_values(

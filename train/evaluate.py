@@ -305,26 +305,28 @@ def main() -> None:
     parser.add_argument("--all-settings", action="store_true", help="with --super-resolution: more steps and etas")
     args = parser.parse_args()
     if not args.data:  # every run but --data samples with torch, on the pipelines' torch thread
-        from pipelines import torch_thread
+        from pipelines import catalogue, torch_thread
         from pipelines.unconditional import MAX_BATCH_SIZE
 
         if not (args.plain or 1 <= args.batch_size <= MAX_BATCH_SIZE):  # the app's limit; plain diffusers has none
             parser.error(f"--batch-size must be between 1 and {MAX_BATCH_SIZE} without --plain; got {args.batch_size}")
         torch_thread.set_num_threads(args.threads)
+        latent = args.text_to_image or args.inpainting
+        default = "photo-sr-4x" if args.super_resolution else "shapes-sd" if latent else "shapes-ddpm"
+        # the app loads catalogue models only: a folder named here is this script's own, registered for it
+        args.model = catalogue.register_folder(args.model or f"assets/models/{default}")
     if args.super_resolution:
         from train import evaluate_super_resolution
 
         settings = evaluate_super_resolution.COMPARED_SETTINGS if args.all_settings else None
-        print(evaluate_super_resolution.report(args.model or "assets/models/photo-sr-4x", settings))
+        print(evaluate_super_resolution.report(args.model, settings))
         return
     if args.text_to_image or args.inpainting:
         from train import evaluate_prompts
 
-        model = args.model or "assets/models/shapes-sd"
-        print(evaluate_prompts.text_to_image_report(model) if args.text_to_image else "", flush=True)
-        print(evaluate_prompts.inpainting_report(model) if args.inpainting else "")
+        print(evaluate_prompts.text_to_image_report(args.model) if args.text_to_image else "", flush=True)
+        print(evaluate_prompts.inpainting_report(args.model) if args.inpainting else "")
         return
-    args.model = args.model or "assets/models/shapes-ddpm"
     if args.compare:
         print(compare(args.model, args.samples, args.seed, args.batch_size))
         return
