@@ -15,49 +15,25 @@ from PIL import Image, UnidentifiedImageError
 from handlers import (
     MAX_BATCH_SIZE,
     MAX_SEED,
+    change_map_view,
+    mask_brush,
     replay_step,
-    request_stop,
     run_inpainting,
     run_super_resolution,
     run_text_to_image,
     run_unconditional,
+    soft_mask_brush,
+    stopper,
 )
-from pipelines import inpainting, super_resolution, text_to_image, unconditional
+from pipelines import catalogue, inpainting, limits, super_resolution, text_to_image, unconditional
 from pipelines.loading import SCHEDULERS
 
-UNCONDITIONAL_MODELS = [
-    ("shapes-ddpm: embedded, 32×32 shapes, trained by this project", unconditional.DEFAULT_MODEL),
-    ("google/ddpm-cifar10-32: hub, 32×32 CIFAR-10", "google/ddpm-cifar10-32"),
-    ("google/ddpm-cat-256: hub, 256×256 cats (slow on a CPU)", "google/ddpm-cat-256"),
-]
-LATENT_MODELS = [
-    ("shapes-sd: embedded, 32×32 shapes from 8×8 latents, trained by this project", text_to_image.DEFAULT_MODEL),
-    (
-        "stable-diffusion-v1-5/stable-diffusion-v1-5: hub, 512×512 (slow on a CPU)",
-        "stable-diffusion-v1-5/stable-diffusion-v1-5",
-    ),
-    (
-        "stable-diffusion-v1-5/stable-diffusion-inpainting: hub, inpainting UNet (slow on a CPU)",
-        "stable-diffusion-v1-5/stable-diffusion-inpainting",
-    ),
-]
 EXAMPLE_PROMPTS = [
     ["a large red circle on the left"],
     ["a small blue square"],
     ["a yellow triangle on the top"],
     ["a green circle and a purple square"],
     ["a white triangle in the center"],
-]
-SUPER_RESOLUTION_MODELS = [
-    ("photo-sr-4x: embedded, photos, trained by this project", super_resolution.DEFAULT_MODEL),
-    (
-        "CompVis/ldm-super-resolution-4x-openimages: hub (slow on a CPU)",
-        "CompVis/ldm-super-resolution-4x-openimages",
-    ),
-    (
-        "stabilityai/stable-diffusion-x4-upscaler: hub, prompt-guided (very slow on a CPU)",
-        "stabilityai/stable-diffusion-x4-upscaler",
-    ),
 ]
 EXAMPLES_DIR = Path(__file__).resolve().parent / "assets" / "examples"
 EXAMPLE_SCENES = sorted(str(path) for path in EXAMPLES_DIR.glob("scene-*.png"))
@@ -89,41 +65,65 @@ INPAINTING_EXPLANATION = """
 **Inpainting:** paint over part of an image (or pick an example and paint over one shape), then describe what should
 be there. At every step the unpainted part is reset to the original, noised to the current level, so the model only
 invents the painted part and makes it fit. Pixels outside the mask are kept exactly.
+**Soft mask** (Differential Diffusion): the brush strength is how much a pixel may change. A pixel painted at 0.3
+follows the noised original for the first 70 % of the steps and is free for the last 30 %: it keeps the layout
+and may change colour and detail. The change map shows how much each pixel changed.
 """
 
 
-def readable_uploads(component: gr.Image) -> gr.Image:
-    """Make `component` answer unreadable uploads (not an image, damaged, a decompression bomb) with a clear
-    message: Pillow fails while Gradio reads the upload, before any handler runs, and Gradio would say "Error".
-    (An instance attribute, because subclassing a Gradio component makes Gradio write a stub file beside app.py.)"""
-    read = component.preprocess
+def what_it_takes(component: gr.components.Component) -> str:
+    if isinstance(component, gr.Slider):
+        return f"a number from {component.minimum:g} to {component.maximum:g}"
+    if isinstance(component, gr.Number):
+        return "a number"
+    if isinstance(component, gr.Checkbox):
+        return "true or false"
+    if isinstance(component, gr.Dropdown):
+        return "one of: " + ", ".join(str(value) for _, value in component.choices)
+    return "a value of another kind"
 
-    def read_or_explain(payload: object) -> Image.Image | None:
+
+def checked(component: gr.components.Component) -> gr.components.Component:
+    """Make `component` answer a value it cannot take (through the API: "ten" steps, a damaged image) with a
+    message naming the parameter and what it takes: Gradio reads inputs before any handler runs, and would
+    say only "Error". Long values are not echoed. (An instance attribute, because subclassing a Gradio
+    component makes Gradio write a stub file beside app.py.)"""
+    read, name = component.preprocess, component.label
+
+    def read_or_explain(payload: object) -> object:
         try:
             return read(payload)
         except Image.DecompressionBombError as error:
-            raise gr.Error(f"The image is too large to open safely: {error}") from error
+            raise gr.Error(f"{name}: the image is too large to open safely: {error}") from error
         except UnidentifiedImageError as error:
-            raise gr.Error("The file is not an image that can be read (PNG, JPEG, WebP, ...).") from error
+            raise gr.Error(f"{name}: the file is not an image that can be read (PNG, JPEG, WebP, ...).") from error
         except (OSError, SyntaxError) as error:  # what Pillow raises on a damaged file
-            raise gr.Error(f"The image file is truncated or corrupt and cannot be read ({error}).") from error
+            raise gr.Error(f"{name}: the image file is truncated or corrupt and cannot be read ({error}).") from error
+        except gr.Error as error:  # Gradio's own check (a number out of range): say which parameter
+            raise gr.Error(f"{name}: {error.message}") from error
+        except Exception as error:
+            raise gr.Error(f"{name} takes {what_it_takes(component)}; got {str(payload)[:40]!r}.") from error
 
     component.preprocess = read_or_explain
     return component
 
 
-def model_dropdown(choices: list[tuple[str, str]], default: str) -> gr.Dropdown:
-    return gr.Dropdown(choices, value=default, label="Model", allow_custom_value=True)
+def model_dropdown(pipeline_classes: tuple[str, ...], default: str) -> gr.Dropdown:
+    """The catalogue's models for this tab. A value not among them goes through to the handler unread, so
+    that the API and the page get the catalogue's one refusal (not Gradio's, which echoes the value)."""
+    dropdown = gr.Dropdown(catalogue.choices(pipeline_classes), value=default, label="Model")
+    dropdown.preprocess = lambda payload: payload
+    return dropdown
 
 
 def sampler_inputs(default_scheduler: str, default_steps: int) -> tuple[gr.Dropdown, gr.Slider]:
-    scheduler = gr.Dropdown(list(SCHEDULERS), value=default_scheduler, label="Scheduler")
-    return scheduler, gr.Slider(1, 1000, value=default_steps, step=1, label="Steps")
+    scheduler = checked(gr.Dropdown(list(SCHEDULERS), value=default_scheduler, label="Scheduler"))
+    return scheduler, checked(gr.Slider(1, 1000, value=default_steps, step=1, label="Steps"))
 
 
 def guidance_slider() -> gr.Slider:
     maximum, default = text_to_image.MAX_GUIDANCE_SCALE, text_to_image.DEFAULT_GUIDANCE_SCALE
-    return gr.Slider(1, maximum, value=default, step=0.5, label="Guidance scale")
+    return checked(gr.Slider(1, maximum, value=default, step=0.5, label="Guidance scale"))
 
 
 # Image inputs take uploads as they are; pipelines.images converts them, with notices.
@@ -132,7 +132,7 @@ UPLOAD_SETTINGS = {"type": "pil", "image_mode": None, "sources": ("upload", "cli
 
 def seed_inputs() -> tuple[gr.Number, gr.Checkbox]:
     with gr.Row():
-        return gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED), gr.Checkbox(
+        return checked(gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED)), gr.Checkbox(
             False, label="Random seed"
         )
 
@@ -168,16 +168,20 @@ def stream_outputs(
     return [noisy, estimate, result, status, replay, frames]
 
 
-with gr.Blocks(title="Diffusion Playground") as demo:
+def batch_slider() -> gr.Slider:
+    return checked(gr.Slider(1, MAX_BATCH_SIZE, value=4, step=1, label="Batch size"))
+
+
+with gr.Blocks(title="Diffusion Playground", delete_cache=limits.DELETE_CACHE) as demo:
     gr.Markdown("# Diffusion Playground\nWatch diffusion models generate images, one denoising step at a time.")
     with gr.Tab("Unconditional", id="unconditional", elem_id="unconditional-tab"):
         gr.Markdown(EXPLANATION)
         with gr.Row():
             with gr.Column(scale=1):
-                model = model_dropdown(UNCONDITIONAL_MODELS, unconditional.DEFAULT_MODEL)
+                model = model_dropdown(unconditional.PIPELINE_CLASSES, unconditional.DEFAULT_MODEL)
                 scheduler, steps = sampler_inputs(unconditional.DEFAULT_SCHEDULER, unconditional.DEFAULT_STEPS)
                 seed, random_seed = seed_inputs()
-                batch_size = gr.Slider(1, MAX_BATCH_SIZE, value=4, step=1, label="Batch size")
+                batch_size = batch_slider()
                 generate_button, stop_button = run_buttons()
             with gr.Column(scale=2):
                 noisy, estimate, result, status, replay, frames = stream_outputs(
@@ -188,13 +192,13 @@ with gr.Blocks(title="Diffusion Playground") as demo:
         gr.Markdown(LATENT_EXPLANATION)
         with gr.Row():
             with gr.Column(scale=1):
-                t2i_model = model_dropdown(LATENT_MODELS, text_to_image.DEFAULT_MODEL)
+                t2i_model = model_dropdown(text_to_image.PIPELINE_CLASSES, text_to_image.DEFAULT_MODEL)
                 prompt = gr.Textbox("a large red circle on the left", label="Prompt", max_lines=2)
                 negative_prompt = gr.Textbox("", label="Negative prompt", max_lines=2)
                 guidance = guidance_slider()
                 t2i_scheduler, t2i_steps = sampler_inputs(text_to_image.DEFAULT_SCHEDULER, text_to_image.DEFAULT_STEPS)
                 t2i_seed, t2i_random_seed = seed_inputs()
-                t2i_batch_size = gr.Slider(1, MAX_BATCH_SIZE, value=4, step=1, label="Batch size")
+                t2i_batch_size = batch_slider()
                 t2i_generate, t2i_stop = run_buttons()
                 gr.Examples(EXAMPLE_PROMPTS, inputs=[prompt], label="Example prompts")
             with gr.Column(scale=2):
@@ -206,10 +210,10 @@ with gr.Blocks(title="Diffusion Playground") as demo:
         gr.Markdown(INPAINTING_EXPLANATION)
         with gr.Row():
             with gr.Column(scale=1):
-                inpaint_model = model_dropdown(LATENT_MODELS, inpainting.DEFAULT_MODEL)
+                inpaint_model = model_dropdown(inpainting.PIPELINE_CLASSES, inpainting.DEFAULT_MODEL)
                 editor = gr.ImageEditor(
                     label="Image: paint over the part to repaint",
-                    brush=gr.Brush(colors=[("#ffffff", 0.7)], color_mode="fixed"),
+                    brush=mask_brush(),
                     transforms=(),
                     height=320,
                     elem_classes="pixelated",
@@ -220,6 +224,16 @@ with gr.Blocks(title="Diffusion Playground") as demo:
                 inpaint_negative = gr.Textbox("", label="Negative prompt", max_lines=2)
                 strength = gr.Slider(0.05, 1, value=inpainting.DEFAULT_STRENGTH, step=0.05, label="Strength")
                 zoom = gr.Checkbox(True, label="Zoom into the mask: repaint only the masked area, at full resolution")
+                soft_mask = checked(
+                    gr.Checkbox(
+                        False,
+                        label="Soft mask",
+                        info="The brush paints grey levels: how much each pixel may change (0 keeps, 1 repaints).",
+                    )
+                )
+                brush_strength = gr.Slider(
+                    0.05, 1, value=0.5, step=0.05, label="Brush strength (grey level painted)", visible=False
+                )
                 inpaint_guidance = guidance_slider()
                 inpaint_scheduler, inpaint_steps = sampler_inputs(
                     text_to_image.DEFAULT_SCHEDULER, text_to_image.DEFAULT_STEPS
@@ -230,13 +244,20 @@ with gr.Blocks(title="Diffusion Playground") as demo:
                 inpaint_outputs = stream_outputs(
                     "inpainting", "x_t: the 4 latent channels", "x̂₀: predicted clean image, decoded"
                 )
+                change_map = gr.Image(
+                    label="Change map: |result − original|, black = unchanged",
+                    format="png",
+                    height=320,
+                    elem_classes="pixelated",
+                    elem_id="inpainting-change-map",
+                )
 
     with gr.Tab("Super-resolution", id="super-resolution", elem_id="super-resolution-tab"):
         gr.Markdown(SUPER_RESOLUTION_EXPLANATION)
         with gr.Row():
             with gr.Column(scale=1):
-                sr_model = model_dropdown(SUPER_RESOLUTION_MODELS, super_resolution.DEFAULT_MODEL)
-                photo = readable_uploads(
+                sr_model = model_dropdown(super_resolution.PIPELINE_CLASSES, super_resolution.DEFAULT_MODEL)
+                photo = checked(
                     gr.Image(
                         label=f"Photo to upscale (at most {super_resolution.MAX_INPUT_PIXELS:,} pixels, or reduced)",
                         height=256,
@@ -278,7 +299,10 @@ with gr.Blocks(title="Diffusion Playground") as demo:
                 )
 
     def wire(button, stop, handler, inputs: list, seed: gr.Number, outputs: list, api_name: str) -> None:
-        """Generate streams into the tab's outputs; Stop ends this session's run; the slider replays it."""
+        """Generate streams into the tab's outputs; Stop ends this tab's run; the slider replays it.
+
+        A click on Generate while this tab's last run is still finishing (just after Stop) is kept and runs
+        next ("always_last"; Gradio's default drops it). Many users' runs go at once (`limits`)."""
         noisy, estimate, result, status, replay, frames = outputs
         button.click(
             handler,
@@ -286,8 +310,10 @@ with gr.Blocks(title="Diffusion Playground") as demo:
             outputs=[noisy, estimate, result, status, seed, replay, frames],
             api_name=api_name,
             show_progress="minimal",
+            trigger_mode="always_last",
+            concurrency_limit=limits.CONCURRENT_RUNS,
         )
-        stop.click(request_stop, queue=False, api_visibility="private")
+        stop.click(stopper(handler.task), queue=False, api_visibility="private")
         replay.input(replay_step, inputs=[replay, frames], outputs=[noisy, estimate, status], api_visibility="private")
 
     wire(
@@ -334,11 +360,21 @@ with gr.Blocks(title="Diffusion Playground") as demo:
             inpaint_steps,
             inpaint_seed,
             inpaint_random_seed,
+            soft_mask,
         ],
         inpaint_seed,
         inpaint_outputs,
         "inpaint",
     )
+    for brush_setting in (soft_mask, brush_strength):
+        brush_setting.change(
+            soft_mask_brush,
+            [soft_mask, brush_strength],
+            [editor, brush_strength],
+            queue=False,
+            api_visibility="private",
+        )
+    inpaint_outputs[2].change(change_map_view, inpaint_outputs[5], change_map, queue=False, api_visibility="private")
     wire(
         sr_generate,
         sr_stop,
@@ -363,8 +399,10 @@ with gr.Blocks(title="Diffusion Playground") as demo:
 
 
 def launch(**options) -> None:
-    """Serve the app; options go to `demo.launch` (tests pass a port and `prevent_thread_lock`)."""
-    demo.launch(css=CSS, **options)
+    """Serve the app within the serving limits (`pipelines/limits.py`); options go to `demo.launch` (tests pass
+    a port and `prevent_thread_lock`)."""
+    demo.queue(max_size=limits.MAX_QUEUE)
+    demo.launch(css=CSS, max_file_size=limits.MAX_FILE_SIZE, **options)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,15 @@ frame becomes on screen (x_t and x̂0 grids, the result, a status line, the repl
 
 The layout that calls them is `app.py`; the sampling they stream is `pipelines/`. Every handler is a
 generator that Gradio streams as is: `stream_frames` throttles the frames (`pipelines.frames.Throttle`),
-ends a run when its user presses Stop, and turns bad settings into a message for the user.
+ends a run when its user presses Stop or it reaches the time limit, and turns bad settings into a
+message for the user. `tab_handler` makes each tab's run a run of its own (session, tab) (`runs.py`)
+and runs it under `spaces.GPU` where that exists (`gpu.py`).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import random
 from collections.abc import Callable, Iterator
 from contextlib import closing, nullcontext
@@ -16,18 +20,19 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from pipelines import inpainting, super_resolution, text_to_image, unconditional
+import gpu
+import runs
+from pipelines import catalogue, inpainting, limits, loading, super_resolution, text_to_image, unconditional
 from pipelines.frames import Frame, LatentFrame, Throttle, image_grid
 
 MAX_BATCH_SIZE = 8  # every tab's batch limit
 MAX_SEED = 2**32 - 1
 RESULT_SIZE = 256  # small results are enlarged (nearest neighbour) to about this many pixels, so a download is visible
-stop_requests: set[str | None] = set()  # sessions whose user pressed Stop; their run ends after its current step
 
 
-def whole_number(value: float | None, name: str) -> int:
-    if value is None or not np.isfinite(value) or float(value) != int(value):
-        raise gr.Error(f"{name} must be a whole number; got {value}.")
+def whole_number(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value) or value != int(value):
+        raise gr.Error(f"{name} must be a whole number; got {str(value)[:40]}.")
     return int(value)
 
 
@@ -41,13 +46,68 @@ def frame_views(frame: Frame, throttle: Throttle | None = None) -> tuple[np.ndar
     return image_grid(frame.noisy_sample), estimate, status
 
 
-def request_stop(request: gr.Request) -> None:
-    stop_requests.add(request.session_hash)
+def session(request: gr.Request | None) -> str | None:
+    return request.session_hash if request else None
+
+
+def stopper(task: str) -> Callable[[gr.Request], None]:
+    """The Stop button of tab `task`: ends this session's run of that tab only."""
+
+    def request_stop(request: gr.Request) -> None:
+        runs.stop(session(request), task)
+
+    return request_stop
+
+
+def tab_handler(task: str) -> Callable[[Callable], Callable]:
+    """Make `run(slot, *inputs)` the handler of tab `task`, `handler(*inputs, request)`: the run of this
+    session's tab (`runs.controlled`: Stop ends it, Generate again replaces it), under `spaces.GPU` where
+    there is one, asking for the seconds its model, steps and batch size take (`gpu.seconds`). The handler
+    keeps `run`'s parameter names (the API's) without `slot`."""
+
+    def decorate(run: Callable[..., Iterator[tuple]]) -> Callable[..., Iterator[tuple]]:
+        names = list(inspect.signature(run).parameters)[1:]
+
+        def gpu_seconds(slot: int, *inputs: object) -> int:
+            named = dict(zip(names, inputs))
+            return gpu.seconds(named["model"], named["steps"], named.get("batch_size", 1))
+
+        on_gpu = gpu.on_gpu(gpu_seconds)(run)
+
+        @functools.wraps(run)
+        def handler(*inputs: object, request: gr.Request | None = None) -> Iterator[tuple]:
+            yield from runs.controlled(session(request), task, on_gpu, *inputs)
+
+        parameters = list(inspect.signature(run).parameters.values())[1:]
+        request = inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, default=None, annotation="gr.Request")
+        handler.__signature__ = inspect.Signature(parameters + [request])
+        handler.__annotations__ = {**run.__annotations__, "request": "gr.Request"}
+        handler.__annotations__.pop("slot", None)
+        del handler.__wrapped__  # Gradio reads the signature above, not run's
+        handler.task = task  # what its Stop button names (`stopper`)
+        return handler
+
+    return decorate
 
 
 def result_grid(frame: Frame | LatentFrame) -> np.ndarray:
     """The images of the last frame as one grid, small ones enlarged so that they are visible."""
-    return image_grid(frame.predicted_original, scale=max(1, RESULT_SIZE // frame.predicted_original.shape[1]))
+    return enlarged_grid(frame.predicted_original)
+
+
+def enlarged_grid(images: np.ndarray) -> np.ndarray:
+    return image_grid(images, scale=max(1, RESULT_SIZE // images.shape[1]))
+
+
+def loading_notice(model: object, pipeline_classes: tuple[str, ...]) -> str | None:
+    """What to show while a hub model is fetched and loaded on its first use (minutes, for a big one)."""
+    try:
+        entry = catalogue.entry(model, pipeline_classes)
+    except ValueError:
+        return None  # refused by the run itself, with the message
+    if entry.is_local or loading.is_loaded(entry.name):
+        return None
+    return f"Loading {entry.name}: downloaded on its first use, this can take a few minutes…"
 
 
 def stream_frames(
@@ -55,18 +115,21 @@ def stream_frames(
     start: Callable[[], Iterator[Frame | LatentFrame]],
     seed: int,
     done: Callable,
-    request: gr.Request | None,
+    slot: int,
     result: Callable[[Frame | LatentFrame], object] = result_grid,
+    announce: str | None = None,
 ) -> Iterator[tuple]:
     """Stream any task's frames to its tab: x_t, x̂0, result, status, seed, replay slider, frames kept for replay.
 
     `start()` begins the run (it may raise ValueError for bad settings); `done(last_frame)` is the final
-    status line and `result(last_frame)` the result shown. Throttled to ~10 updates a second (fewer when a
-    frame is costly to show), always the last; Stop ends the run between steps. `task` names the tab, whose
-    last run tells how much drawing x̂0 costs (`Throttle`).
+    status line and `result(last_frame)` the result shown; `announce`, a status shown before it starts.
+    Throttled to ~10 updates a second (fewer when a frame is costly to show), always the last. Stop (the
+    run's `slot` in `runs`) and the time limit end the run between steps, keeping its frames for replay.
+    `task` names the tab, whose last run tells how much drawing x̂0 costs (`Throttle`). The frames kept
+    for replay go with the last update only (on ZeroGPU each update is pickled to the server).
     """
-    session = request.session_hash if request else None
-    stop_requests.discard(session)  # a Stop pressed before this run is not meant for it
+    if announce:
+        yield gr.skip(), gr.skip(), gr.skip(), announce, seed, gr.skip(), gr.skip()
     frames: list[Frame | LatentFrame] = []
     throttle = Throttle(task)
     try:
@@ -75,21 +138,21 @@ def stream_frames(
                 frames.append(frame)
                 if frame.is_last:  # sent below with the result
                     break
-                if session in stop_requests:  # checked between steps: the run ends cleanly and keeps its frames
-                    status = f"Stopped after step {frame.step} of {frame.total_steps}. The replay slider shows those."
+                stopped = runs.stop_requested(slot)
+                if stopped or frame.elapsed > limits.RUN_SECONDS:  # checked between steps: ends cleanly
+                    reason = "Stopped" if stopped else f"Stopped at the time limit of {limits.RUN_SECONDS:g} s"
+                    status = f"{reason} after step {frame.step} of {frame.total_steps}. The replay slider shows those."
                     gr.Warning(status)
                     noisy, estimate, _ = frame_views(frame)
                     yield noisy, estimate, gr.skip(), status, seed, replay_slider(frames), frames
                     return
                 if throttle.ready(frame):
                     noisy, estimate, status = frame_views(frame, throttle)
-                    yield noisy, estimate, gr.skip(), status, seed, gr.skip(), frames
+                    yield noisy, estimate, gr.skip(), status, seed, gr.skip(), gr.skip()
     except ValueError as error:  # settings, input or model the pipeline refused: tell the user why
         raise gr.Error(str(error)) from error
     except Exception as error:  # anything else (out of memory, a broken model): say what, keep serving
-        raise gr.Error(f"Generation failed: {type(error).__name__}: {error}") from error
-    finally:
-        stop_requests.discard(session)
+        raise gr.Error(f"Generation failed: {type(error).__name__}: {str(error)[:300]}") from error
     noisy, estimate, _ = frame_views(frame)
     yield noisy, estimate, result(frame), done(frame), seed, replay_slider(frames), frames
 
@@ -108,14 +171,15 @@ def steps_text(frame: Frame | LatentFrame, steps: int, scheduler: str) -> str:
     return f"{steps} steps of {scheduler}{calls}"
 
 
+@tab_handler("unconditional")
 def run_unconditional(
+    slot: int,
     model: str,
     scheduler: str,
     steps: float,
     seed: float,
     random_seed: bool,
     batch_size: float,
-    request: gr.Request | None = None,
 ) -> Iterator[tuple]:
     steps, batch_size = whole_number(steps, "Steps"), whole_number(batch_size, "Batch size")
     seed = run_seed(seed, random_seed)
@@ -128,7 +192,8 @@ def run_unconditional(
             f"Done: {batch_size} image(s) in {frame.elapsed:.2f} s, {steps_text(frame, steps, scheduler)}, "
             f"{seeds_text(seed, batch_size)}."
         ),
-        request,
+        slot,
+        announce=loading_notice(model, unconditional.PIPELINE_CLASSES),
     )
 
 
@@ -137,7 +202,17 @@ def tell(notices: list[str], toast: Callable[[str], None] = gr.Warning) -> None:
         toast(notice)
 
 
+def prompts(prompt: object, negative_prompt: object) -> tuple[str, str]:
+    """Both prompts as text of a bounded length, the user told of any cut."""
+    prompt, notices = limits.cut_prompt(prompt)
+    negative_prompt, negative_notices = limits.cut_prompt(negative_prompt, "negative prompt")
+    tell(notices + negative_notices)
+    return prompt, negative_prompt
+
+
+@tab_handler("text_to_image")
 def run_text_to_image(
+    slot: int,
     model: str,
     prompt: str,
     negative_prompt: str,
@@ -147,10 +222,10 @@ def run_text_to_image(
     seed: float,
     random_seed: bool,
     batch_size: float,
-    request: gr.Request | None = None,
 ) -> Iterator[tuple]:
     steps, batch_size = whole_number(steps, "Steps"), whole_number(batch_size, "Batch size")
     seed = run_seed(seed, random_seed)
+    prompt, negative_prompt = prompts(prompt, negative_prompt)
 
     def start() -> Iterator[LatentFrame]:
         tell(text_to_image.prompt_notices(model, prompt))
@@ -163,14 +238,17 @@ def run_text_to_image(
         start,
         seed,
         lambda frame: (
-            f"Done: {batch_size} image(s) of “{prompt}” in {frame.elapsed:.2f} s, guidance "
+            f"Done: {batch_size} image(s) of “{limits.shown(prompt)}” in {frame.elapsed:.2f} s, guidance "
             f"{guidance_scale:g}, {steps_text(frame, steps, scheduler)}, {seeds_text(seed, batch_size)}."
         ),
-        request,
+        slot,
+        announce=loading_notice(model, text_to_image.PIPELINE_CLASSES),
     )
 
 
+@tab_handler("inpainting")
 def run_inpainting(
+    slot: int,
     model: str,
     editor: dict | None,
     prompt: str,
@@ -182,36 +260,63 @@ def run_inpainting(
     steps: float,
     seed: float,
     random_seed: bool,
-    request: gr.Request | None = None,
+    soft_mask: bool = False,
 ) -> Iterator[tuple]:
     steps, seed = whole_number(steps, "Steps"), run_seed(seed, random_seed)
+    prompt, negative_prompt = prompts(prompt, negative_prompt)
+    if not isinstance(soft_mask, bool):
+        raise gr.Error(f"Soft mask takes true or false; got {str(soft_mask)[:40]!r}.")
 
     def start() -> Iterator[LatentFrame]:
         size, multiple = inpainting.model_size(model)
-        editor_value = editor or {}
+        editor_value = editor if isinstance(editor, dict) else {}
         image, mask, notices = inpainting.prepare(
-            editor_value.get("background"), editor_value.get("layers") or [], size, multiple
+            editor_value.get("background"), editor_value.get("layers") or [], size, multiple, soft=soft_mask
         )
         tell(notices, gr.Info)  # conversions done to the upload
         tell(text_to_image.prompt_notices(model, prompt, inpainting.PIPELINE_CLASSES))
-        return inpainting.generate_steps(
-            model, image, mask, prompt, negative_prompt, strength, guidance_scale, scheduler, steps, seed, zoom=zoom
-        )
+        settings = (model, image, mask, prompt, negative_prompt, strength, guidance_scale, scheduler, steps, seed)
+        return inpainting.generate_steps(*settings, zoom=zoom, soft=soft_mask)
 
     yield from stream_frames(
         "inpainting",
         start,
         seed,
         lambda frame: (
-            f"Done: repainted with “{prompt}” in {frame.elapsed:.2f} s, strength {strength:g}"
-            f"{', zoomed into the mask' if zoom else ''}, guidance {guidance_scale:g}, "
+            f"Done: repainted with “{limits.shown(prompt)}” in {frame.elapsed:.2f} s, strength {strength:g}"
+            f"{', zoomed into the mask' if zoom else ''}{', soft mask' if soft_mask else ''}, "
+            f"guidance {guidance_scale:g}, "
             f"{steps_text(frame, steps, scheduler)}, {seeds_text(seed, 1)}."
         ),
-        request,
+        slot,
+        announce=loading_notice(model, inpainting.PIPELINE_CLASSES),
     )
 
 
+def change_map_view(frames: list) -> np.ndarray | None:
+    """The last inpainting run's change maps, |result - original| (black: unchanged), enlarged like the result."""
+    last = frames[-1] if frames else None
+    return enlarged_grid(last.change_maps) if isinstance(last, inpainting.InpaintedFrame) else None
+
+
+BINARY_BRUSH_OPACITY = 0.7  # white strokes that still show the image; any stroke at least half opaque is masked
+
+
+def mask_brush(soft_mask: bool = False, brush_strength: float = 1.0) -> gr.Brush:
+    """The inpainting editor's brush: white, as opaque as the brush strength with a soft mask (the grey level it
+    paints), else see-through."""
+    opacity = min(max(float(brush_strength), 0.0), 1.0) if soft_mask else BINARY_BRUSH_OPACITY
+    return gr.Brush(colors=[("#ffffff", opacity)], color_mode="fixed")
+
+
+def soft_mask_brush(soft_mask: bool, brush_strength: float) -> tuple[gr.ImageEditor, gr.Slider]:
+    """The editor's brush for this mode, and the brush strength slider shown only with a soft mask."""
+    return gr.ImageEditor(brush=mask_brush(soft_mask, brush_strength)), gr.Slider(visible=soft_mask)
+
+
+@tab_handler("super_resolution")
 def run_super_resolution(
+    slot: int,
     model: str,
     photo: Image.Image | None,
     scheduler: str,
@@ -223,10 +328,10 @@ def run_super_resolution(
     guidance_scale: float,
     noise_level: float,
     consistent: bool = True,
-    request: gr.Request | None = None,
 ) -> Iterator[tuple]:
     steps, seed = whole_number(steps, "Steps"), run_seed(seed, random_seed)
     noise_level = whole_number(noise_level, "Noise level")
+    prompt, _ = prompts(prompt, "")
     prepared: list[Image.Image] = []  # the input as upscaled, for the bicubic comparison
 
     def start() -> Iterator[LatentFrame]:
@@ -251,14 +356,15 @@ def run_super_resolution(
         start,
         seed,
         done,
-        request,
+        slot,
         result=lambda frame: (super_resolution.bicubic(prepared[0]), frame.predicted_original[0]),
+        announce=loading_notice(model, super_resolution.PIPELINE_CLASSES),
     )
 
 
-def replay_slider(frames: list) -> gr.Slider:
+def replay_slider(frames: list) -> dict:
     # a one-step run has nothing to replay (and a slider from 1 to 1 is refused by Gradio)
-    return gr.Slider(minimum=1, maximum=max(2, len(frames)), value=len(frames), visible=len(frames) > 1)
+    return gr.update(minimum=1, maximum=max(2, len(frames)), value=len(frames), visible=len(frames) > 1)
 
 
 def replay_step(step: float, frames: list) -> tuple:

@@ -37,6 +37,7 @@ class Entry:
     license: str = ""
     defaults: dict = field(default_factory=dict, hash=False)  # tab settings that suit it: steps, guidance_scale, ...
     half_precision: bool = False  # float16 on CUDA is safe for it
+    variant: str = ""  # the weights' file variant where only that one is safetensors ("fp16")
 
     @property
     def location(self) -> str:
@@ -87,15 +88,6 @@ HUB = (
         defaults={"scheduler": "DDIM", "steps": 50},
     ),
     Entry(
-        "google/ddpm-celebahq-256",
-        "DDPMPipeline",
-        "hub, 256×256 faces (Ho et al. 2020)",
-        hardware="gpu",
-        license="apache-2.0",
-        defaults={"scheduler": "DDIM", "steps": 50},
-        half_precision=True,
-    ),
-    Entry(
         "google/ddpm-cat-256",
         "DDPMPipeline",
         "hub, 256×256 cats (Ho et al. 2020)",
@@ -139,6 +131,7 @@ HUB = (
         license="creativeml-openrail-m",
         defaults=SD_DEFAULTS,
         half_precision=True,
+        variant="fp16",  # its only safetensors weights; loaded in float32 where float16 is not wanted
     ),
     Entry(
         "stabilityai/stable-diffusion-x4-upscaler",
@@ -150,7 +143,7 @@ HUB = (
         half_precision=True,
     ),
 )
-# Left out: CompVis/ldm-super-resolution-4x-openimages ships pickle (.bin/.ckpt) weights only.
+# Left out, pickle (.bin/.ckpt) weights only: CompVis/ldm-super-resolution-4x-openimages, google/ddpm-celebahq-256.
 
 
 def has_gpu() -> bool:

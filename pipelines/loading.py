@@ -49,9 +49,7 @@ SCHEDULERS: dict[str, tuple[type[SchedulerMixin], dict]] = {
 }
 
 
-LOAD_FAILURE = (
-    "Could not load {model}: {reason} The other models of this tab keep working (embedded: {fallback})."
-)
+LOAD_FAILURE = "Could not load {model}: {reason} The other models of this tab keep working (embedded: {fallback})."
 
 
 def device() -> torch.device:
@@ -128,7 +126,11 @@ def _from_pretrained(entry: Entry) -> DiffusionPipeline:
     on = device()
     # Safetensors only: pickle weights can run code when loaded. No remote code, no custom pipelines.
     pipeline = DiffusionPipeline.from_pretrained(
-        entry.location, use_safetensors=True, trust_remote_code=False, torch_dtype=dtype(entry, on)
+        entry.location,
+        use_safetensors=True,
+        trust_remote_code=False,
+        torch_dtype=dtype(entry, on),
+        variant=entry.variant or None,
     )
     return pipeline.to(on)
 

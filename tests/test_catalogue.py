@@ -91,7 +91,7 @@ def test_the_operator_file_adds_entries_and_rejects_unknown_fields(tmp_path: Pat
         (RepositoryNotFoundError("404", response=HUB_RESPONSE), "private or no longer exists"),
         (MemoryError(), "not enough memory"),
         (torch.cuda.OutOfMemoryError("CUDA out of memory"), "not enough memory"),
-        (EnvironmentError("no file named diffusion_pytorch_model.safetensors found"), "no safetensors weights"),
+        (OSError("no file named diffusion_pytorch_model.safetensors found"), "no safetensors weights"),
         (FileNotFoundError("scheduler_config.json"), "a file the model needs is missing"),
     ],
 )
@@ -130,7 +130,7 @@ def test_loading_asks_for_safetensors_and_no_remote_code(monkeypatch: pytest.Mon
     refusal("google/ddpm-cifar10-32")
     location, options = calls[0]
     assert location == "google/ddpm-cifar10-32"
-    assert options["use_safetensors"] is True and options["trust_remote_code"] is False
+    assert options["use_safetensors"] is True and options["trust_remote_code"] is False and options["variant"] is None
     assert "custom_pipeline" not in options
 
 

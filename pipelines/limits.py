@@ -1,0 +1,44 @@
+"""The serving limits, in one place, enforced on the server (the API bypasses the sliders).
+
+Each can be set by an environment variable of the same name prefixed `DIFFUSION_PLAYGROUND_`
+(e.g. `DIFFUSION_PLAYGROUND_MAX_QUEUE=200` for a large class). docs/serving.md says how to choose them.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def _setting(name: str, default: float) -> float:
+    value = os.environ.get(f"DIFFUSION_PLAYGROUND_{name}")
+    return float(value) if value else default
+
+
+MAX_QUEUE = int(_setting("MAX_QUEUE", 100))  # requests waiting at once; one more is told the queue is full
+# Runs of one tab going at once. They take turns on the one torch thread (pipelines/torch_thread.py), so more
+# runs at once means everyone sees frames soon, each run a little slower; the whole is no slower.
+CONCURRENT_RUNS = int(_setting("CONCURRENT_RUNS", 32))
+RUN_SECONDS = _setting("RUN_SECONDS", 300)  # a run is stopped after this long, with what it drew kept for replay
+MAX_FILE_SIZE = os.environ.get("DIFFUSION_PLAYGROUND_MAX_FILE_SIZE", "10mb")  # uploads, checked by Gradio
+MAX_PROMPT_CHARACTERS = int(_setting("MAX_PROMPT_CHARACTERS", 300))  # longer prompts are cut, with a notice
+SHOWN_PROMPT_CHARACTERS = 80  # a prompt quoted in a status line is shortened to this
+# Gradio's cache of served files (results, uploads): every hour, files older than an hour are deleted.
+DELETE_CACHE = (3600, 3600)
+
+
+def cut_prompt(prompt: object, name: str = "prompt") -> tuple[str, list[str]]:
+    """`prompt` as a string of at most MAX_PROMPT_CHARACTERS characters, with a notice if it was cut."""
+    if prompt is None:
+        return "", []
+    if not isinstance(prompt, str):
+        raise ValueError(f"The {name} must be text.")
+    if len(prompt) <= MAX_PROMPT_CHARACTERS:
+        return prompt, []
+    notice = f"The {name} had {len(prompt):,} characters; only its first {MAX_PROMPT_CHARACTERS} were used."
+    return prompt[:MAX_PROMPT_CHARACTERS], [notice]
+
+
+def shown(prompt: str) -> str:
+    """A prompt as quoted in a status line: never echoed whole when long."""
+    limit = SHOWN_PROMPT_CHARACTERS
+    return prompt if len(prompt) <= limit else prompt[: limit - 1] + "…"
