@@ -85,6 +85,7 @@ def tab_handler(task: str) -> Callable[[Callable], Callable]:
         handler.__annotations__.pop("slot", None)
         del handler.__wrapped__  # Gradio reads the signature above, not run's
         handler.task = task  # what its Stop button names (`stopper`)
+        handler.run, handler.gpu_seconds = run, gpu_seconds  # for tests of the run under a stand-in of spaces.GPU
         return handler
 
     return decorate

@@ -60,6 +60,18 @@ class LatentFrame(Step):
     def predicted_original(self) -> np.ndarray:
         return self.final_images if self.final_images is not None else self.decode(self.predicted_latents)
 
+    def __reduce__(self) -> tuple:
+        """Pickled (a ZeroGPU worker hands what it yields to the server, which has no decoder and no GPU), a
+        latent frame becomes a plain `Frame` with x̂0 decoded: once per frame, at the end of a run."""
+        return Frame, (
+            self.step,
+            self.total_steps,
+            self.timestep,
+            self.elapsed,
+            self.noisy_sample,
+            self.predicted_original,
+        )
+
 
 def to_uint8_images(images: torch.Tensor, max_size: int | None = None) -> np.ndarray:
     """(batch, 1 or 3, height, width) in [-1, 1] to (batch, height, width, 3) uint8, shrunk to `max_size` if larger."""

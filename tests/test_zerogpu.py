@@ -1,0 +1,125 @@
+"""Generation under a stand-in for ZeroGPU's `spaces.GPU`: the run forked, every yielded value pickled back.
+
+The stand-in does what `spaces` 0.51.3 does on a ZeroGPU Space (`spaces/zero/wrappers.py`,
+`generator_function_wrapper`): it calls `duration` with the call's arguments, sends the arguments
+pickled to a process forked from the server, runs the generator there on a new thread, pickles
+each value it yields back, and on the server's side closing the generator sets a stop event that
+the child checks after each item. No GPU is needed: the point is the fork and the pickling.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import multiprocessing
+import pickle
+import sys
+import types
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import gpu
+import handlers
+import runs
+
+
+def standin_gpu(task=None, *, duration=None, size=None):
+    if task is None:
+        return functools.partial(standin_gpu, duration=duration, size=size)
+    assert inspect.isgeneratorfunction(task), "the app's handlers are generators"
+
+    @functools.wraps(task)
+    def gradio_handler(*args, **kwargs):
+        standin_gpu.durations.append(duration(*args, **kwargs))
+        context = multiprocessing.get_context("fork")
+        arguments, results, stop = pickle.dumps((args, kwargs)), context.SimpleQueue(), context.Event()
+
+        def worker() -> None:
+            def iterate() -> None:
+                try:
+                    call_args, call_kwargs = pickle.loads(arguments)
+                    for item in task(*call_args, **call_kwargs):
+                        if stop.is_set():
+                            break
+                        results.put(("item", pickle.dumps(item)))
+                except Exception as error:  # spaces re-raises a gr.Error as is
+                    results.put(("error", pickle.dumps(error)))
+                results.put(("end", b""))
+
+            with ThreadPoolExecutor() as executor:  # a new thread of the child, as in spaces
+                executor.submit(iterate)
+
+        process = context.Process(target=worker, daemon=True)
+        process.start()
+        try:
+            while True:
+                kind, payload = results.get()
+                if kind == "end":
+                    return
+                if kind == "error":
+                    raise pickle.loads(payload)
+                yield pickle.loads(payload)
+        except GeneratorExit:
+            stop.set()
+            raise
+        finally:
+            process.join(timeout=120)
+
+    return gradio_handler
+
+
+standin_gpu.durations = []
+
+
+@pytest.fixture
+def on_zerogpu(monkeypatch: pytest.MonkeyPatch):
+    """`gpu.on_gpu` as on a ZeroGPU Space: the `spaces` package there is the stand-in."""
+    monkeypatch.setitem(sys.modules, "spaces", types.SimpleNamespace(GPU=standin_gpu))
+    standin_gpu.durations.clear()
+    return lambda handler: gpu.on_gpu(handler.gpu_seconds)(handler.run)
+
+
+def collect(run, session: str, task: str, *inputs) -> list[tuple]:
+    return list(runs.controlled(session, task, run, *inputs))
+
+
+def test_a_forked_run_streams_every_step_to_the_end(on_zerogpu, tiny_ddpm: str) -> None:
+    inputs = (tiny_ddpm, "DDPM", 40, 3, False, 2)
+    forked = collect(on_zerogpu(handlers.run_unconditional), "forked", "unconditional", *inputs)
+    in_process = collect(handlers.run_unconditional.run, "here", "unconditional", *inputs)
+    statuses = [update[3] for update in forked]
+    assert statuses[-1].startswith("Done: 2 image(s)") and standin_gpu.durations == [gpu.seconds(tiny_ddpm, 40, 2)]
+    assert np.array_equal(forked[-1][2], in_process[-1][2])  # the result, bit for bit
+    frames = forked[-1][-1]  # every step's frame, pickled back for the replay slider
+    assert [frame.step for frame in frames] == list(range(1, 41))
+    assert all(np.array_equal(a.predicted_original, b.predicted_original) for a, b in zip(frames, in_process[-1][-1]))
+
+
+def test_a_forked_latent_run_hands_back_decoded_frames(on_zerogpu, tiny_sd: str) -> None:
+    inputs = (tiny_sd, "a red circle", "", 5.0, "DDIM", 6, 1, False, 1)
+    forked = collect(on_zerogpu(handlers.run_text_to_image), "forked", "text_to_image", *inputs)
+    in_process = collect(handlers.run_text_to_image.run, "here", "text_to_image", *inputs)
+    assert forked[-1][3].startswith("Done") and np.array_equal(forked[-1][2], in_process[-1][2])
+    replay = [frame.predicted_original for frame in forked[-1][-1]]
+    expected = [frame.predicted_original for frame in in_process[-1][-1]]
+    assert len(replay) == 6 and all(np.array_equal(a, b) for a, b in zip(replay, expected))
+
+
+def test_stop_reaches_the_forked_worker(on_zerogpu, tiny_ddpm: str) -> None:
+    updates = runs.controlled(
+        "student", "unconditional", on_zerogpu(handlers.run_unconditional), tiny_ddpm, "DDPM", 100, 0, False, 1
+    )
+    first = next(updates)  # the run is going in the child
+    assert first[3].startswith("Step")
+    assert runs.stop("student", "unconditional")
+    rest = list(updates)
+    assert rest[-1][3].startswith("Stopped after step") and "of 100" in rest[-1][3]
+    assert len(rest[-1][-1]) < 100
+
+
+def test_bad_input_in_the_worker_comes_back_as_a_message(on_zerogpu, tiny_ddpm: str) -> None:
+    forked = on_zerogpu(handlers.run_unconditional)
+    with pytest.raises(Exception, match="Batch size must be between 1 and 8"):
+        collect(forked, "forked", "unconditional", tiny_ddpm, "DDPM", 5, 0, False, 99)
