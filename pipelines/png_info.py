@@ -10,7 +10,7 @@ modules/infotext_utils.py): the prompt, a "Negative prompt: ..." line if there i
 (A1111's `quote`); so is one that starts with a quote or a space, which A1111's reader would change. The
 settings both tools have go under A1111's labels (Steps, Sampler, CFG scale, Seed, Size, Model, Denoising
 strength, Eta, Inpaint area, Batch size), this app's own under its own (Task, Seeds, Noise level,
-Back-projection): each tool reads what it knows from the other's files.
+Back-projection, Soft mask): each tool reads what it knows from the other's files.
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ TAB_SETTINGS = {
         "scheduler",
         "steps",
         "seed",
+        "soft_mask",
     ),
     "super_resolution": (
         "model",
@@ -94,6 +95,7 @@ LABELS = {
     "zoom": "Inpaint area",
     "noise_level": "Noise level",
     "consistent": "Back-projection",
+    "soft_mask": "Soft mask",
     "task": "Task",
     "batch_size": "Batch size",
     "seeds": "Seeds",
@@ -231,6 +233,7 @@ READERS: dict[str, Callable[[str], object]] = {
     "eta": finite,
     "zoom": {area: zoom for zoom, area in INPAINT_AREA.items()}.__getitem__,
     "consistent": truth,
+    "soft_mask": truth,
     "model": str,
     "scheduler": str,
     "prompt": str,

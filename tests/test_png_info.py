@@ -42,6 +42,7 @@ TAB_RUNS = {
         "scheduler": "DDIM",
         "steps": 10,
         "seed": 0,
+        "soft_mask": True,
     },
     "super_resolution": {
         "model": "photo-sr-4x",
