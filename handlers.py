@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 import gpu
+import keep
 import runs
 from pipelines import catalogue, inpainting, limits, loading, super_resolution, text_to_image, unconditional
 from pipelines.frames import Frame, LatentFrame, Throttle, image_grid
@@ -76,12 +77,14 @@ def tab_handler(task: str) -> Callable[[Callable], Callable]:
 
         @functools.wraps(run)
         def handler(*inputs: object, request: gr.Request | None = None) -> Iterator[tuple]:
+            if len(inputs) == len(names) + 1:  # Gradio passes the request after the inputs, by position
+                *inputs, request = inputs
             yield from runs.controlled(session(request), task, on_gpu, *inputs)
 
         parameters = list(inspect.signature(run).parameters.values())[1:]
-        request = inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, default=None, annotation="gr.Request")
+        request = inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)
         handler.__signature__ = inspect.Signature(parameters + [request])
-        handler.__annotations__ = {**run.__annotations__, "request": "gr.Request"}
+        handler.__annotations__ = {**run.__annotations__, "request": "gr.Request | None"}
         handler.__annotations__.pop("slot", None)
         del handler.__wrapped__  # Gradio reads the signature above, not run's
         handler.task = task  # what its Stop button names (`stopper`)
@@ -117,20 +120,24 @@ def stream_frames(
     seed: int,
     done: Callable,
     slot: int,
+    *,
+    settings: dict,
     result: Callable[[Frame | LatentFrame], object] = result_grid,
     announce: str | None = None,
 ) -> Iterator[tuple]:
-    """Stream any task's frames to its tab: x_t, x̂0, result, status, seed, replay slider, frames kept for replay.
+    """Stream any task's frames to its tab: x_t, x̂0, result, status, seed, replay slider, frames kept for replay,
+    and with the last update the run's trajectory animation and contact sheet (`keep.kept`).
 
     `start()` begins the run (it may raise ValueError for bad settings); `done(last_frame)` is the final
     status line and `result(last_frame)` the result shown; `announce`, a status shown before it starts.
     Throttled to ~10 updates a second (fewer when a frame is costly to show), always the last. Stop (the
     run's `slot` in `runs`) and the time limit end the run between steps, keeping its frames for replay.
     `task` names the tab, whose last run tells how much drawing x̂0 costs (`Throttle`). The frames kept
-    for replay go with the last update only (on ZeroGPU each update is pickled to the server).
+    for replay go with the last update only (on ZeroGPU each update is pickled to the server). The result
+    goes as a PNG file carrying `settings` (the run's handler parameters, as used).
     """
     if announce:
-        yield gr.skip(), gr.skip(), gr.skip(), announce, seed, gr.skip(), gr.skip()
+        yield gr.skip(), gr.skip(), gr.skip(), announce, seed, gr.skip(), gr.skip(), gr.skip(), gr.skip()
     frames: list[Frame | LatentFrame] = []
     throttle = Throttle(task)
     try:
@@ -145,17 +152,19 @@ def stream_frames(
                     status = f"{reason} after step {frame.step} of {frame.total_steps}. The replay slider shows those."
                     gr.Warning(status)
                     noisy, estimate, _ = frame_views(frame)
-                    yield noisy, estimate, gr.skip(), status, seed, replay_slider(frames), frames
+                    _, animation, sheet = keep.kept(task, settings, frames, None)
+                    yield noisy, estimate, gr.skip(), status, seed, replay_slider(frames), frames, animation, sheet
                     return
                 if throttle.ready(frame):
                     noisy, estimate, status = frame_views(frame, throttle)
-                    yield noisy, estimate, gr.skip(), status, seed, gr.skip(), gr.skip()
+                    yield noisy, estimate, gr.skip(), status, seed, gr.skip(), gr.skip(), gr.skip(), gr.skip()
     except ValueError as error:  # settings, input or model the pipeline refused: tell the user why
         raise gr.Error(str(error)) from error
     except Exception as error:  # anything else (out of memory, a broken model): say what, keep serving
         raise gr.Error(f"Generation failed: {type(error).__name__}: {str(error)[:300]}") from error
     noisy, estimate, _ = frame_views(frame)
-    yield noisy, estimate, result(frame), done(frame), seed, replay_slider(frames), frames
+    shown, animation, sheet = keep.kept(task, settings, frames, result(frame))
+    yield noisy, estimate, shown, done(frame), seed, replay_slider(frames), frames, animation, sheet
 
 
 def run_seed(seed: float, random_seed: bool) -> int:
@@ -195,6 +204,7 @@ def run_unconditional(
         ),
         slot,
         announce=loading_notice(model, unconditional.PIPELINE_CLASSES),
+        settings=settings,
     )
 
 
@@ -244,6 +254,16 @@ def run_text_to_image(
         ),
         slot,
         announce=loading_notice(model, text_to_image.PIPELINE_CLASSES),
+        settings={
+            "model": model,
+            "prompt": prompt,
+            "negative_prompt": negative_prompt,
+            "guidance_scale": guidance_scale,
+            "scheduler": scheduler,
+            "steps": steps,
+            "seed": seed,
+            "batch_size": batch_size,
+        },
     )
 
 
@@ -291,6 +311,18 @@ def run_inpainting(
         ),
         slot,
         announce=loading_notice(model, inpainting.PIPELINE_CLASSES),
+        settings={
+            "model": model,
+            "prompt": prompt,
+            "negative_prompt": negative_prompt,
+            "strength": strength,
+            "zoom": zoom,
+            "guidance_scale": guidance_scale,
+            "scheduler": scheduler,
+            "steps": steps,
+            "seed": seed,
+            "soft_mask": soft_mask,
+        },
     )
 
 
@@ -360,6 +392,17 @@ def run_super_resolution(
         slot,
         result=lambda frame: (super_resolution.bicubic(prepared[0]), frame.predicted_original[0]),
         announce=loading_notice(model, super_resolution.PIPELINE_CLASSES),
+        settings={
+            "model": model,
+            "scheduler": scheduler,
+            "steps": steps,
+            "eta": eta,
+            "seed": seed,
+            "prompt": prompt,
+            "guidance_scale": guidance_scale,
+            "noise_level": noise_level,
+            "consistent": consistent,
+        },
     )
 
 

@@ -270,3 +270,13 @@ def test_super_resolution_reduces_a_photo_too_large_for_the_cpu(client: Client, 
     Image.open(PHOTO).resize((400, 300)).save(path)
     status = call_super_resolution(client, path, steps=1)[3]
     assert status.startswith("Done: 147×110 upscaled to 588×440"), status
+
+
+def test_runs_of_two_users_at_once_both_finish(app_url: str) -> None:
+    """Each browser session has its own run of a tab: one user's run never replaces another's."""
+    first, second = Client(app_url, verbose=False), Client(app_url, verbose=False)
+    jobs = [
+        user.submit("shapes-ddpm", "DDPM", 60, seed, False, 1, api_name=ENDPOINT)
+        for seed, user in enumerate((first, second))
+    ]
+    assert all(job.result()[3].startswith("Done") for job in jobs)
