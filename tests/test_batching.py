@@ -67,8 +67,9 @@ def run_together(starts: list[Callable[[], Iterator]], stop_after: dict[int, int
 
 
 @pytest.fixture
-def counted() -> dict:
-    """batching.statistics, reset for one test."""
+def counted(monkeypatch: pytest.MonkeyPatch) -> dict:
+    """batching.statistics, reset for one test, batching on (whatever DIFFUSION_PLAYGROUND_BATCHING says)."""
+    monkeypatch.setattr(batching, "ENABLED", True)
     for name in batching.statistics:
         batching.statistics[name] = 0
     return batching.statistics
