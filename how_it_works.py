@@ -1,0 +1,257 @@
+"""The "How it works" tab: the forward process on any image, the noise schedules, what the network predicts,
+and the score on a 2D toy.
+
+`build()` lays the tab out and wires its events; app.py calls it inside the tab. The handlers below only
+check and format: the work is `pipelines/forward_process.py`, `pipelines/toy2d.py` and `pipelines/plots.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from handlers import whole_number
+from pipelines import catalogue, forward_process, plots, toy2d
+from pipelines.forward_process import NUM_TRAIN_TIMESTEPS, SCHEDULES
+from pipelines.unconditional import DEFAULT_MODEL, MAX_SEED, PIPELINE_CLASSES
+
+EXAMPLES_DIR = Path(__file__).resolve().parent / "assets" / "examples"
+EXAMPLES = sorted(str(path) for path in EXAMPLES_DIR.glob("*.png"))  # the shapes scenes and the photos
+DEFAULT_IMAGE = str(EXAMPLES_DIR / "scene-1.png")  # what the embedded model was trained on
+TOY_FRAMES = 30  # figures drawn per reverse run (~0.2 s each): an animation of a few seconds, any step count
+PREDICTING_ZERO = 1.0  # the error of ε̂ = 0: the mean of ε², ε ~ N(0, I)
+
+FORWARD_TEXT = """
+### 1. The forward process: adding noise
+To learn to remove noise, a model is shown real images with noise added. DDPM (Ho et al. 2020) adds Gaussian
+noise over T = 1000 small steps, but any step can be reached in one jump: **x_t = √ᾱ_t · x₀ + √(1 − ᾱ_t) · ε**,
+with ε ~ N(0, I). Here ε is drawn once from the seed, so the slider only changes the two weights; ᾱ_t, the
+share of the signal kept, falls from almost 1 at t = 0 to almost 0 at t = 999, where x_t is pure noise.
+"""
+SCHEDULE_TEXT = """
+### 2. Noise schedules
+The schedule sets how fast ᾱ_t falls; log SNR(t) = log(ᾱ_t / (1 − ᾱ_t)) compares signal with noise (0: as much of
+each). DDPM's linear schedule leaves under 1 % of the signal from t = 673 on, so its last steps teach little;
+the cosine schedule (Nichol & Dhariwal 2021) removes the signal slowly at first, keeping half of it up to
+t ≈ 500, and lets log SNR fall almost evenly. "model" is the schedule the chosen model was trained with.
+"""
+PREDICT_TEXT = """
+### 3. What the network predicts
+In training, the network sees x_t and t and predicts the noise ε that was added; its loss is ‖ε − ε̂‖², DDPM's
+simple objective (Ho et al. 2020), the number below. From ε̂ follows the clean image it implies,
+**x̂₀ = (x_t − √(1 − ᾱ_t) · ε̂) / √ᾱ_t**, which every sampling step uses. The embedded model predicts
+v = √ᾱ_t · ε − √(1 − ᾱ_t) · x₀ instead (Salimans & Ho 2022), on its own cosine schedule: its output is converted.
+"""
+TOY_TEXT = """
+### 4. The score, on points in the plane
+Here the data are 2D points, so what the network computes can be drawn: at every x and t it predicts a noise
+vector, and −ε̂ / √(1 − ᾱ_t) is the score s(x, t) = ∇ log p_t(x), the direction in which noisy data gets denser
+(Song et al. 2021). At large t the arrows point to the middle of all the data; as t falls, to its nearest part.
+"""
+REVERSE_TEXT = """
+Sampling follows the arrows back from pure noise. DDPM (Ho et al. 2020) adds fresh noise at every step, so the
+particles jitter; DDIM (Song et al. 2020) with η = 0 adds none, each particle following a fixed path, which is
+why it can take far fewer steps. Both start from the same noise.
+"""
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Input the pipelines refuse (ValueError) becomes a message for the user; the server keeps serving."""
+    try:
+        yield
+    except ValueError as error:
+        raise gr.Error(str(error)) from error
+
+
+def notices_text(notices: list[str]) -> str:
+    return "".join(f"\n\n*{notice}*" for notice in notices)
+
+
+def forward_process_view(
+    image: Image.Image | None, timestep: float, schedule: str, seed: float, model: str = DEFAULT_MODEL
+) -> tuple[np.ndarray, float, str]:
+    """x_t of the image at t (its own size), ᾱ_t, and a status line."""
+    timestep, seed = whole_number(timestep, "Timestep"), whole_number(seed, "Seed")
+    with user_errors():
+        view = forward_process.forward(image, timestep, schedule, seed, model)
+    alpha_prod = view.alpha_prod
+    log_snr = forward_process.log_signal_to_noise(np.array([alpha_prod]))[0]
+    status = (
+        f"t = {timestep} on the {schedule} schedule · ᾱ_t = {alpha_prod:.4f}: x_t = {alpha_prod**0.5:.3f} · x₀ + "
+        f"{(1 - alpha_prod) ** 0.5:.3f} · ε · log SNR = {log_snr:.2f}"
+    )
+    return view.noisy_sample, alpha_prod, status + notices_text(view.notices)
+
+
+def strip_view(image: Image.Image | None, schedule: str, seed: float, model: str) -> list[tuple[np.ndarray, str]]:
+    seed = whole_number(seed, "Seed")
+    with user_errors():
+        return [
+            (picture, f"t = {timestep}") for timestep, picture in forward_process.strip(image, schedule, seed, model)
+        ]
+
+
+def schedules_view(timestep: float, schedule: str, model: str) -> np.ndarray:
+    """ᾱ_t and log SNR of every schedule; the model's only if it loads (the other views report why not)."""
+    curves = {}
+    for name in SCHEDULES:
+        try:
+            label = f"model: {model}" if name == "model" else name
+            curves[label] = forward_process.alphas_cumprod(name, model)
+        except ValueError:
+            continue
+    selected = f"model: {model}" if schedule == "model" else schedule
+    return plots.schedule_figure(curves, whole_number(timestep, "Timestep"), selected)
+
+
+def prediction_view(
+    image: Image.Image | None, timestep: float, seed: float, model: str = DEFAULT_MODEL
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray, str]:
+    """x_t, ε̂, x̂0 at the image's size, the error, then ε and a status line."""
+    timestep, seed = whole_number(timestep, "Timestep"), whole_number(seed, "Seed")
+    with user_errors():
+        prediction = forward_process.predict_noise(image, timestep, seed, model)
+    width, height = prediction.model_size
+    predicts = {"epsilon": "the noise ε", "v_prediction": "v", "sample": "x₀"}[prediction.prediction_type]
+    status = (
+        f"{model} predicts {predicts}{'' if predicts == 'the noise ε' else ', converted to ε̂'}, at t = {timestep} of "
+        f"its own schedule (ᾱ_t = {prediction.alpha_prod:.4f}), on {width}×{height} pixels. "
+        f"Error ‖ε̂ − ε‖² = {prediction.error:.4f} (predicting no noise at all: about {PREDICTING_ZERO:g})."
+    )
+    if prediction.error > PREDICTING_ZERO:
+        status += " At small t the noise is a tiny part of x_t: hard to tell apart, and it barely changes x̂₀."
+    return (
+        prediction.noisy_sample,
+        prediction.predicted_noise,
+        prediction.predicted_original,
+        prediction.error,
+        prediction.noise,
+        status + notices_text(prediction.notices),
+    )
+
+
+def toy_view(data_set: str, timestep: float) -> np.ndarray:
+    with user_errors():
+        return plots.toy_figure(toy2d.noised_view(data_set, whole_number(timestep, "Timestep")), data_set)
+
+
+def run_toy_reverse(data_set: str, steps: float, seed: float) -> Iterator[tuple[np.ndarray, str]]:
+    """DDPM and DDIM side by side, streamed: TOY_FRAMES figures spread over the steps, and the last."""
+    steps, seed = whole_number(steps, "Steps"), whole_number(seed, "Seed")
+    with user_errors(), closing(toy2d.reverse_steps(data_set, steps, seed)) as run:
+        data = toy2d.sample_data(data_set, toy2d.PARTICLES, 0)
+        every = max(1, steps // TOY_FRAMES)
+        for step in run:
+            if step.is_last:
+                break
+            if step.step % every == 0:
+                yield plots.reverse_figure(step, data), f"Step {step.step} / {steps} · t = {step.timestep}"
+    done = (
+        f"Done: {steps} steps of DDPM and of DDIM from the same {toy2d.PARTICLES} points of noise (seed {seed}) "
+        f"in {step.elapsed:.2f} s."
+    )
+    yield plots.reverse_figure(step, data), done
+
+
+def build() -> None:
+    """The tab's components and events; call inside `with gr.Tab(...)`."""
+    gr.Markdown(FORWARD_TEXT)
+    with gr.Row():
+        with gr.Column(scale=1):
+            image = gr.Image(
+                DEFAULT_IMAGE,
+                label="x₀: the image",
+                type="pil",
+                image_mode=None,
+                sources=("upload", "clipboard"),
+                format="png",
+                height=256,
+                elem_classes="pixelated",
+            )
+            gr.Examples(EXAMPLES, inputs=[image], label="Example images")
+            schedule = gr.Radio(list(SCHEDULES), value="linear", label="Schedule")
+            seed = gr.Number(0, label="Seed of the noise ε", precision=0, minimum=0, maximum=MAX_SEED)
+            model = gr.Dropdown(catalogue.choices(PIPELINE_CLASSES), value=DEFAULT_MODEL, label="Model")
+            model.preprocess = lambda payload: payload  # as app.model_dropdown: the catalogue's refusal, not Gradio's
+        with gr.Column(scale=2):
+            timestep = gr.Slider(0, NUM_TRAIN_TIMESTEPS - 1, value=250, step=1, label="Timestep t")
+            with gr.Row():
+                noisy = gr.Image(
+                    label="x_t", format="png", height=256, elem_classes="pixelated", elem_id="forward-noisy"
+                )
+                alpha_prod = gr.Number(label="ᾱ_t: the share of the signal kept", elem_id="forward-alpha-prod")
+            forward_status = gr.Markdown(elem_id="forward-status")
+    strip = gr.Gallery(
+        label="x_t at t = 0, 50, 100, 250, 500, 750, 999", columns=7, height=200, elem_classes="pixelated"
+    )
+    gr.Markdown(SCHEDULE_TEXT)
+    schedule_plot = gr.Image(label="Noise schedules", format="png", show_label=False, elem_id="schedule-plot")
+
+    gr.Markdown(PREDICT_TEXT)
+    predict_button = gr.Button("Predict the noise at t", variant="primary")
+    with gr.Row():
+        prediction_pictures = [
+            gr.Image(label=label, format="png", height=200, elem_classes="pixelated", elem_id=f"prediction-{name}")
+            for name, label in (
+                ("noisy", "x_t"),
+                ("noise", "ε: the noise added (−3 black … +3 white)"),
+                ("predicted-noise", "ε̂: the noise predicted"),
+                ("predicted-original", "x̂₀ from ε̂"),
+            )
+        ]
+    error = gr.Number(label="‖ε̂ − ε‖²: mean over pixels and channels", elem_id="prediction-error")
+    prediction_status = gr.Markdown("Press **Predict the noise at t**.", elem_id="prediction-status")
+
+    gr.Markdown(TOY_TEXT)
+    with gr.Row():
+        with gr.Column(scale=1):
+            data_set = gr.Radio(list(toy2d.DATA_SETS), value="two moons", label=f"Data set (word: {toy2d.WORD})")
+            toy_timestep = gr.Slider(0, NUM_TRAIN_TIMESTEPS - 1, value=100, step=1, label="Timestep t of the toy")
+            gr.Markdown(REVERSE_TEXT)
+            toy_steps = gr.Slider(1, NUM_TRAIN_TIMESTEPS, value=100, step=1, label="Steps of the reverse process")
+            toy_seed = gr.Number(0, label="Seed of the particles", precision=0, minimum=0, maximum=MAX_SEED)
+            toy_button = gr.Button("Run DDPM and DDIM", variant="primary")
+        with gr.Column(scale=2):
+            toy_plot = gr.Image(label="Data, x_t and the score", format="png", show_label=False, elem_id="toy-plot")
+    reverse_plot = gr.Image(label="The reverse process", format="png", show_label=False, elem_id="toy-reverse")
+    toy_status = gr.Markdown("Press **Run DDPM and DDIM**.", elem_id="toy-status")
+
+    # No triggers: on page load and whenever an input changes; a dragged slider runs only its latest value.
+    live = {"trigger_mode": "always_last", "show_progress": "hidden"}
+    noisy_noise, noise, predicted_noise, predicted_original = prediction_pictures
+    gr.on(
+        None,
+        forward_process_view,
+        inputs=[image, timestep, schedule, seed, model],
+        outputs=[noisy, alpha_prod, forward_status],
+        api_name="forward_process",
+        **live,
+    )
+    gr.on(None, strip_view, inputs=[image, schedule, seed, model], outputs=strip, api_visibility="private", **live)
+    gr.on(
+        None,
+        schedules_view,
+        inputs=[timestep, schedule, model],
+        outputs=schedule_plot,
+        api_visibility="private",
+        **live,
+    )
+    predict_button.click(
+        prediction_view,
+        inputs=[image, timestep, seed, model],
+        outputs=[noisy_noise, predicted_noise, predicted_original, error, noise, prediction_status],
+        api_name="predict_noise",
+    )
+    gr.on(None, toy_view, inputs=[data_set, toy_timestep], outputs=toy_plot, api_visibility="private", **live)
+    toy_button.click(
+        run_toy_reverse,
+        inputs=[data_set, toy_steps, toy_seed],
+        outputs=[reverse_plot, toy_status],
+        api_visibility="private",
+    )
