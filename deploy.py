@@ -38,7 +38,11 @@ IGNORE_PATTERNS = [
     "artifacts/*",  # the browser tests' screenshots
     "train/checkpoints/*",  # optimiser state to resume training; the app loads assets/models
     "train/logs/*.out",
+    "requirements.txt",  # sent rewritten for the Space: `space_requirements`
 ]
+# ZeroGPU runs only the torch versions its docs list (2.8.0, 2.9.1, 2.10.0, 2.11.0 as of July 2026) on Python 3.10
+# or 3.12; this project pins a newer CPU build for its own machines. The Space gets the newest ZeroGPU version.
+SPACE_TORCH = "torch==2.11.0"
 
 # What the Space needs from README.md's front matter (https://huggingface.co/docs/hub/spaces-config-reference).
 REQUIRED_SETTINGS = ("title", "sdk", "sdk_version", "python_version", "app_file")
@@ -100,6 +104,12 @@ def files_to_upload(folder: Path) -> list[Path]:
     return [folder / path for path in filter_repo_objects(relative, ignore_patterns=IGNORE_PATTERNS)]
 
 
+def space_requirements(folder: Path) -> str:
+    """requirements.txt as the Space installs it: torch pinned to a version ZeroGPU runs (`SPACE_TORCH`)."""
+    text = (folder / "requirements.txt").read_text()
+    return re.sub(r"^torch==\S+", SPACE_TORCH, text, flags=re.MULTILINE)
+
+
 def upload(api: HfApi, space: str, folder: Path) -> None:
     # upload_folder extends the list it is given with its own defaults: pass a copy.
     api.upload_folder(
@@ -108,6 +118,13 @@ def upload(api: HfApi, space: str, folder: Path) -> None:
         folder_path=folder,
         ignore_patterns=list(IGNORE_PATTERNS),
         commit_message="Deploy Diffusion Playground",
+    )
+    api.upload_file(
+        path_or_fileobj=space_requirements(folder).encode(),
+        path_in_repo="requirements.txt",
+        repo_id=space,
+        repo_type="space",
+        commit_message=f"requirements.txt for the Space ({SPACE_TORCH}, a version ZeroGPU runs)",
     )
 
 

@@ -11,7 +11,6 @@ state (timesteps, step index, multistep history).
 from __future__ import annotations
 
 import os
-import threading
 from collections import OrderedDict
 
 import torch
@@ -89,7 +88,6 @@ def weight_bytes(pipeline: DiffusionPipeline) -> int:
     )
 
 
-_loading = threading.Lock()  # two first requests for one model load it once
 _cache: OrderedDict[str, tuple[DiffusionPipeline, int]] = OrderedDict()  # name -> (pipeline, bytes), oldest first
 
 
@@ -102,31 +100,46 @@ def load_pipeline(model: object, pipeline_classes: tuple[str, ...]) -> Diffusion
 
     Anything not in the catalogue for these classes is refused (`catalogue.entry`); a model that fails to
     load raises ValueError saying why in plain words (`why_not_loaded`). Tabs that take the same model
-    (text to image, inpainting) share one loaded copy.
+    (text to image, inpainting) share one loaded copy. A hub model is downloaded on the caller's thread,
+    so that other users' runs go on meanwhile; the cache is read and filled on the torch thread only,
+    which serialises loads without a lock (a lock held while waiting for the torch thread could deadlock
+    with a loop on that thread asking for a model).
     """
     entry = catalogue.entry(model, pipeline_classes)
-    with _loading:
-        if entry.name in _cache:
-            _cache.move_to_end(entry.name)
-            return _cache[entry.name][0]
-        try:
-            pipeline = torch_thread.run(_from_pretrained, entry)
-        except Exception as error:
-            raise ValueError(
-                LOAD_FAILURE.format(model=entry.name, reason=why_not_loaded(error), fallback=fallback(pipeline_classes))
-            ) from error
-        size = weight_bytes(pipeline)
-        while _cache and sum(bytes_ for _, bytes_ in _cache.values()) + size > memory_budget():
-            _cache.popitem(last=False)  # the least recently used
-        _cache[entry.name] = (pipeline, size)
-        return pipeline
+    try:
+        folder = entry.location if entry.is_local or is_loaded(entry.name) else _download(entry)
+        return torch_thread.run(_cached_or_loaded, entry, folder)
+    except Exception as error:
+        reason = why_not_loaded(error)
+        raise ValueError(
+            LOAD_FAILURE.format(model=entry.name, reason=reason, fallback=fallback(pipeline_classes))
+        ) from error
 
 
-def _from_pretrained(entry: Entry) -> DiffusionPipeline:
+def _download(entry: Entry) -> str:
+    """The local folder of a hub model's files (safetensors only), fetched once into the hub's cache."""
+    return DiffusionPipeline.download(entry.location, use_safetensors=True, variant=entry.variant or None)
+
+
+def _cached_or_loaded(entry: Entry, folder: str) -> DiffusionPipeline:
+    """On the torch thread: the cached pipeline, or the model loaded from `folder` into the cache, evicting the
+    least recently used until the weights fit the budget."""
+    if entry.name in _cache:
+        _cache.move_to_end(entry.name)
+        return _cache[entry.name][0]
+    pipeline = _from_pretrained(entry, folder)
+    size = weight_bytes(pipeline)
+    while _cache and sum(bytes_ for _, bytes_ in _cache.values()) + size > memory_budget():
+        _cache.popitem(last=False)
+    _cache[entry.name] = (pipeline, size)
+    return pipeline
+
+
+def _from_pretrained(entry: Entry, folder: str) -> DiffusionPipeline:
     on = device()
     # Safetensors only: pickle weights can run code when loaded. No remote code, no custom pipelines.
     pipeline = DiffusionPipeline.from_pretrained(
-        entry.location,
+        folder,
         use_safetensors=True,
         trust_remote_code=False,
         torch_dtype=dtype(entry, on),

@@ -22,6 +22,7 @@ import torch
 from diffusers import DiffusionPipeline, StableDiffusionPipeline
 from transformers import PreTrainedTokenizerBase
 
+from pipelines import batching
 from pipelines.frames import LatentFrame
 from pipelines.loading import load_pipeline, make_scheduler, max_steps
 from pipelines.streaming import stream_pipeline
@@ -103,7 +104,11 @@ def request_pipeline(
 ) -> DiffusionPipeline:
     """A `pipeline_class` for one request: the shared weights, a scheduler and an interrupt flag of its own."""
     shared = load_pipeline(model, accepted)
-    pipeline = pipeline_class.from_pipe(shared, scheduler=make_scheduler(scheduler, shared.scheduler.config))
+    pipeline = pipeline_class.from_pipe(
+        shared,
+        scheduler=make_scheduler(scheduler, shared.scheduler.config),
+        unet=batching.batched(shared.unet),  # its calls run together with other requests' (pipelines/batching.py)
+    )
     pipeline.set_progress_bar_config(disable=True)
     return pipeline
 

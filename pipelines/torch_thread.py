@@ -38,6 +38,8 @@ from typing import TypeVar
 
 import torch
 
+from pipelines import batching
+
 Result = TypeVar("Result")
 Job = tuple[Callable[[], object], Future]
 _DONE = object()  # what a stream's queue holds after its generator's last item
@@ -80,13 +82,16 @@ _streams: deque[_Stream] = deque()  # written-out loops: one step each, in turn,
 def _serve_forever() -> None:
     while True:
         with _ready:
-            _ready.wait_for(lambda: _short_jobs or _long_jobs or _streams)
+            _ready.wait_for(lambda: _short_jobs or _long_jobs or _streams or batching.waiting())
             jobs = _short_jobs or _long_jobs
-            job, stream = (jobs.popleft(), None) if jobs else (None, _streams.popleft())
-        if stream is None:
-            _do(*job)
-        else:
-            _step(stream)
+            job = jobs.popleft() if jobs else None
+            stream = _streams.popleft() if job is None and _streams else None
+        if job is not None:
+            batching.spawn(_do, *job)  # runs until it ends or waits at a UNet call (pipelines/batching.py)
+        elif stream is not None:
+            batching.spawn(_step, stream)
+        else:  # every job and loop waits at its UNet call: run those calls together
+            batching.run_batch()
 
 
 def _do(function: Callable[[], object], future: Future) -> None:
@@ -160,8 +165,8 @@ def serve_pending() -> None:
     the torch thread between its steps."""
     while True:
         with _ready:
-            if not _short_jobs:
-                waiting = len(_streams)
+            if not _short_jobs:  # with batching, the loops' steps run while this job waits at its UNet call
+                waiting = 0 if batching.in_task() else len(_streams)
                 break
             job = _short_jobs.popleft()
         _do(*job)

@@ -19,7 +19,7 @@ import torch
 from diffusers import UNet2DModel
 from diffusers.utils.torch_utils import randn_tensor
 
-from pipelines import torch_thread
+from pipelines import batching, torch_thread
 from pipelines.frames import Frame, to_uint8_images
 from pipelines.loading import load_pipeline, make_scheduler, max_steps
 from pipelines.sampling import reverse_process
@@ -83,7 +83,8 @@ def sample_frames(
 
     started = time.perf_counter()
     noise = randn_tensor(shape, generator=generator, device=unet.device, dtype=unet.dtype)
-    denoising = reverse_process(lambda x_t, t: unet(x_t, t).sample, noise_scheduler, noise, generator=generator)
+    batched_unet = batching.batched(unet)  # its calls run together with other requests' (pipelines/batching.py)
+    denoising = reverse_process(lambda x_t, t: batched_unet(x_t, t).sample, noise_scheduler, noise, generator=generator)
     total_steps = len(noise_scheduler.timesteps)
     for index, step in enumerate(denoising):
         is_last = index == total_steps - 1  # then the result itself is shown, at full size

@@ -100,6 +100,7 @@ def test_a_failed_load_says_why_in_plain_words(monkeypatch: pytest.MonkeyPatch, 
         raise error
 
     monkeypatch.setattr(catalogue, "has_gpu", lambda: True)
+    monkeypatch.setattr(loading.DiffusionPipeline, "download", lambda *args, **kwargs: "/downloaded")
     monkeypatch.setattr(loading.DiffusionPipeline, "from_pretrained", failing)
     message = refusal("google/ddpm-cat-256")
     assert message.startswith("Could not load google/ddpm-cat-256: ") and words in message
@@ -115,23 +116,30 @@ def test_offline_is_named_as_such(monkeypatch: pytest.MonkeyPatch) -> None:
         except LocalEntryNotFoundError as cause:
             raise OSError("Cannot load model google/ddpm-cifar10-32: the model is not fully cached") from cause
 
-    monkeypatch.setattr(loading.DiffusionPipeline, "from_pretrained", offline)
+    monkeypatch.setattr(loading.DiffusionPipeline, "download", offline)
     assert "cannot reach the Hugging Face hub (no internet)" in refusal("google/ddpm-cifar10-32")
 
 
 def test_loading_asks_for_safetensors_and_no_remote_code(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
 
-    def record(location, **options):
-        calls.append((location, options))
-        raise OSError("stop here")
+    def record(call: str, result: object = None):
+        def recorded(location, **options):
+            calls.append((call, location, options))
+            if result is None:
+                raise OSError("stop here")
+            return result
 
-    monkeypatch.setattr(loading.DiffusionPipeline, "from_pretrained", record)
+        return recorded
+
+    monkeypatch.setattr(loading.DiffusionPipeline, "download", record("download", "/hub-cache/cifar"))
+    monkeypatch.setattr(loading.DiffusionPipeline, "from_pretrained", record("from_pretrained"))
     refusal("google/ddpm-cifar10-32")
-    location, options = calls[0]
-    assert location == "google/ddpm-cifar10-32"
-    assert options["use_safetensors"] is True and options["trust_remote_code"] is False and options["variant"] is None
-    assert "custom_pipeline" not in options
+    (_, hub_id, download), (_, folder, load) = calls
+    assert hub_id == "google/ddpm-cifar10-32" and download["use_safetensors"] is True
+    assert folder == "/hub-cache/cifar"
+    assert load["use_safetensors"] is True and load["trust_remote_code"] is False and load["variant"] is None
+    assert "custom_pipeline" not in download and "custom_pipeline" not in load
 
 
 def test_device_and_dtype(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -170,3 +178,19 @@ def test_the_cache_evicts_the_least_recently_used_within_its_budget(
     loading.load_pipeline(tiny_shapes_ddpm, PIPELINE_CLASSES)
     assert list(loading._cache) == [tiny_ddpm, tiny_shapes_ddpm]
     assert loading.is_loaded(tiny_ddpm) and not loading.is_loaded(tiny_grey_ddpm)
+
+
+def test_loads_from_handler_threads_and_the_torch_thread_at_once_do_not_deadlock(
+    tiny_ddpm: str, tiny_grey_ddpm: str, tiny_shapes_ddpm: str, tiny_sd: str
+) -> None:
+    """A first load asked for by a handler thread while loops on the torch thread ask for models too."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pipelines import unconditional
+
+    loading._cache.clear()
+    with ThreadPoolExecutor(4) as pool:
+        runs = [pool.submit(unconditional.generate, model=model, steps=3) for model in (tiny_ddpm, tiny_grey_ddpm)]
+        loads = [pool.submit(loading.load_pipeline, tiny_shapes_ddpm, PIPELINE_CLASSES)]
+        loads.append(pool.submit(loading.load_pipeline, tiny_sd, ("StableDiffusionPipeline",)))
+        assert all(future.result(timeout=120) is not None for future in runs + loads)

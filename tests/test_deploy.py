@@ -41,6 +41,9 @@ class StandInHub:
     def upload_folder(self, **options: object) -> None:
         self.record("upload_folder", **options)
 
+    def upload_file(self, **options: object) -> None:
+        self.record("upload_file", **options)
+
     def request_space_hardware(self, repo_id: str, hardware: str) -> None:
         self.record("request_space_hardware", repo_id, hardware)
 
@@ -93,14 +96,24 @@ def test_deploy_creates_the_space_uploads_the_folder_and_requests_the_hardware(c
     assert status == 0
     (api,) = made
     assert api.token == "hf_w"
-    assert [name for name, _, _ in api.calls] == ["whoami", "create_repo", "upload_folder", "request_space_hardware"]
+    assert [name for name, _, _ in api.calls] == [
+        "whoami",
+        "create_repo",
+        "upload_folder",
+        "upload_file",
+        "request_space_hardware",
+    ]
     _, args, options = api.calls[1]
     assert args == ("teacher/diffusion-playground",)
     assert options == {"repo_type": "space", "space_sdk": "gradio", "private": False, "exist_ok": True}
     _, _, options = api.calls[2]
     assert options["repo_id"] == "teacher/diffusion-playground" and options["repo_type"] == "space"
     assert Path(options["folder_path"]) == ROOT
-    assert api.calls[3][1] == ("teacher/diffusion-playground", "zero-a10g")
+    requirements = api.calls[3][2]
+    assert requirements["path_in_repo"] == "requirements.txt" and requirements["repo_type"] == "space"
+    assert "torch==2.11.0" in requirements["path_or_fileobj"].decode()  # a torch version ZeroGPU runs
+    assert "torch==2.13.0" not in requirements["path_or_fileobj"].decode()
+    assert api.calls[4][1] == ("teacher/diffusion-playground", "zero-a10g")
     assert "Done: https://huggingface.co/spaces/teacher/diffusion-playground" in capsys.readouterr().out
 
 
@@ -108,7 +121,7 @@ def test_without_hardware_none_is_requested_and_private_reaches_create_repo() ->
     status, (api,) = run_deploy(["--space", "teacher/demo", "--private", "--token", "hf_w"])
 
     assert status == 0
-    assert [name for name, _, _ in api.calls] == ["whoami", "create_repo", "upload_folder"]
+    assert [name for name, _, _ in api.calls] == ["whoami", "create_repo", "upload_folder", "upload_file"]
     assert api.calls[1][2]["private"] is True
 
 
@@ -128,7 +141,6 @@ def test_ignored_folders_are_not_uploaded(app_folder: Path) -> None:
         "assets/models/shapes-ddpm/unet/diffusion_pytorch_model.safetensors",
         "docs/models.md",
         "pipelines/loading.py",
-        "requirements.txt",
         "train/logs/shapes-ddpm.csv",
         "train/train_unconditional.py",
     ]
@@ -140,7 +152,7 @@ def test_the_repository_uploads_its_embedded_models_and_no_checkpoint() -> None:
     weights = {path.relative_to(ROOT).as_posix() for path in (ROOT / "assets" / "models").rglob("*.safetensors")}
 
     assert weights and weights <= uploaded
-    assert {"app.py", "README.md", "requirements.txt", "LICENSE"} <= uploaded
+    assert {"app.py", "README.md", "LICENSE"} <= uploaded and "requirements.txt" not in uploaded  # sent rewritten
     assert not [path for path in uploaded if path.startswith(("train/checkpoints/", ".git/")) or "__pycache__" in path]
 
 
@@ -153,7 +165,12 @@ def test_a_refused_hardware_request_says_the_app_is_uploaded(
     status, (api,) = run_deploy(["--space", "teacher/demo", "--hardware", "t4-small", "--token", "hf_w"])
 
     message = capsys.readouterr().err
-    assert status == 1 and [name for name, _, _ in api.calls] == ["whoami", "create_repo", "upload_folder"]
+    assert status == 1 and [name for name, _, _ in api.calls] == [
+        "whoami",
+        "create_repo",
+        "upload_folder",
+        "upload_file",
+    ]
     assert "refused the hardware t4-small: 403 Forbidden: upgrade your plan" in message
     assert "Settings tab of https://huggingface.co/spaces/teacher/demo" in message
 
