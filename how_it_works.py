@@ -7,6 +7,7 @@ check and format: the work is `pipelines/forward_process.py`, `pipelines/toy2d.p
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -23,7 +24,7 @@ from pipelines.unconditional import DEFAULT_MODEL, MAX_SEED, PIPELINE_CLASSES
 EXAMPLES_DIR = Path(__file__).resolve().parent / "assets" / "examples"
 EXAMPLES = sorted(str(path) for path in EXAMPLES_DIR.glob("*.png"))  # the shapes scenes and the photos
 DEFAULT_IMAGE = str(EXAMPLES_DIR / "scene-1.png")  # what the embedded model was trained on
-TOY_FRAMES = 30  # figures drawn per reverse run (~0.2 s each): an animation of a few seconds, any step count
+TOY_FRAMES = 30  # at most this many figures per reverse run (~0.2 s each): a few seconds, any step count
 PREDICTING_ZERO = 1.0  # the error of ε̂ = 0: the mean of ε², ε ~ N(0, I)
 
 FORWARD_TEXT = """
@@ -142,11 +143,12 @@ def toy_view(data_set: str, timestep: float) -> np.ndarray:
 
 
 def run_toy_reverse(data_set: str, steps: float, seed: float) -> Iterator[tuple[np.ndarray, str]]:
-    """DDPM and DDIM side by side, streamed: TOY_FRAMES figures spread over the steps, and the last."""
+    """DDPM and DDIM side by side, streamed: at most TOY_FRAMES figures spread over the steps, the last one's
+    included."""
     steps, seed = whole_number(steps, "Steps"), whole_number(seed, "Seed")
     with user_errors(), closing(toy2d.reverse_steps(data_set, steps, seed)) as run:
         data = toy2d.sample_data(data_set, toy2d.PARTICLES, 0)
-        every = max(1, steps // TOY_FRAMES)
+        every = math.ceil(steps / TOY_FRAMES)
         for step in run:
             if step.is_last:
                 break

@@ -95,5 +95,6 @@ def reverse_figure(step: ToyStep, data: np.ndarray) -> np.ndarray:
         axes.scatter(*data.T, s=4, color=DATA_COLOUR)
         axes.scatter(*particles.T, s=4, color=NOISY_COLOUR, alpha=0.7)
         _toy_axes(axes, title)
-    figure.suptitle(f"step {step.step} / {step.total_steps} · t = {step.timestep}", fontsize=11)
+    done = " → 0: the samples" if step.is_last else ""
+    figure.suptitle(f"step {step.step} / {step.total_steps} · t = {step.timestep}{done}", fontsize=11)
     return to_image(figure)
