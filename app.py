@@ -7,14 +7,25 @@ UI only: the layout, then the event wiring. What the events do is `handlers.py`;
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import gradio as gr
-from PIL import Image, UnidentifiedImageError
 
+import how_it_works
+import keep
+from components import (
+    UPLOAD_SETTINGS,
+    batch_slider,
+    checked,
+    guidance_slider,
+    model_dropdown,
+    run_buttons,
+    sampler_inputs,
+    seed_inputs,
+    stream_outputs,
+)
 from handlers import (
-    MAX_BATCH_SIZE,
-    MAX_SEED,
     change_map_view,
     mask_brush,
     replay_step,
@@ -25,8 +36,7 @@ from handlers import (
     soft_mask_brush,
     stopper,
 )
-from pipelines import catalogue, inpainting, limits, super_resolution, text_to_image, unconditional
-from pipelines.loading import SCHEDULERS
+from pipelines import inpainting, limits, super_resolution, text_to_image, unconditional
 
 EXAMPLE_PROMPTS = [
     ["a large red circle on the left"],
@@ -38,7 +48,6 @@ EXAMPLE_PROMPTS = [
 EXAMPLES_DIR = Path(__file__).resolve().parent / "assets" / "examples"
 EXAMPLE_SCENES = sorted(str(path) for path in EXAMPLES_DIR.glob("scene-*.png"))
 EXAMPLE_PHOTOS = sorted(str(path) for path in EXAMPLES_DIR.glob("photo-*.png"))
-FRAMES_KEPT_SECONDS = 1800  # a session's replay frames are dropped after 30 minutes without use
 # Small images are enlarged by the browser: keep their pixels sharp instead of blurring them.
 CSS = ".pixelated img, .pixelated canvas { image-rendering: pixelated; object-fit: contain; }"
 
@@ -61,120 +70,26 @@ channels (one number per 4×4 pixels of the result); the right one is x̂₀ dec
 Compare the result with bicubic interpolation, the classic way to enlarge an image, by dragging its slider. "Consistent
 with the photo" corrects each decoded image until, shrunk back, it is the photo given: the model then only adds detail.
 """
+PNG_INFO_EXPLANATION = """
+Every result this app serves is a PNG that carries its settings in a `parameters` text, as AUTOMATIC1111's web UI
+writes them. Drop one here (or one of AUTOMATIC1111's) to read them; **Restore** puts them into their tab, where
+Generate makes the same image again (inpainting and super-resolution: load the image or photo again).
+"""
 INPAINTING_EXPLANATION = """
 **Inpainting:** paint over part of an image (or pick an example and paint over one shape), then describe what should
 be there. At every step the unpainted part is reset to the original, noised to the current level, so the model only
 invents the painted part and makes it fit. Pixels outside the mask are kept exactly.
 **Soft mask** (Differential Diffusion): the brush strength is how much a pixel may change. A pixel painted at 0.3
-follows the noised original for the first 70 % of the steps and is free for the last 30 %: it keeps the layout
-and may change colour and detail. The change map shows how much each pixel changed.
+follows the noised original for the first 70 % of the steps and is free for the last 30 %: low levels keep the
+layout, high ones let the model redraw it (with strong guidance the prompt's colour wins even at low levels). The
+change map shows how much each pixel changed.
 """
-
-
-def what_it_takes(component: gr.components.Component) -> str:
-    if isinstance(component, gr.Slider):
-        return f"a number from {component.minimum:g} to {component.maximum:g}"
-    if isinstance(component, gr.Number):
-        return "a number"
-    if isinstance(component, gr.Checkbox):
-        return "true or false"
-    if isinstance(component, gr.Dropdown):
-        return "one of: " + ", ".join(str(value) for _, value in component.choices)
-    return "a value of another kind"
-
-
-def checked(component: gr.components.Component) -> gr.components.Component:
-    """Make `component` answer a value it cannot take (through the API: "ten" steps, a damaged image) with a
-    message naming the parameter and what it takes: Gradio reads inputs before any handler runs, and would
-    say only "Error". Long values are not echoed. (An instance attribute, because subclassing a Gradio
-    component makes Gradio write a stub file beside app.py.)"""
-    read, name = component.preprocess, component.label
-
-    def read_or_explain(payload: object) -> object:
-        try:
-            return read(payload)
-        except Image.DecompressionBombError as error:
-            raise gr.Error(f"{name}: the image is too large to open safely: {error}") from error
-        except UnidentifiedImageError as error:
-            raise gr.Error(f"{name}: the file is not an image that can be read (PNG, JPEG, WebP, ...).") from error
-        except (OSError, SyntaxError) as error:  # what Pillow raises on a damaged file
-            raise gr.Error(f"{name}: the image file is truncated or corrupt and cannot be read ({error}).") from error
-        except gr.Error as error:  # Gradio's own check (a number out of range): say which parameter
-            raise gr.Error(f"{name}: {error.message}") from error
-        except Exception as error:
-            raise gr.Error(f"{name} takes {what_it_takes(component)}; got {str(payload)[:40]!r}.") from error
-
-    component.preprocess = read_or_explain
-    return component
-
-
-def model_dropdown(pipeline_classes: tuple[str, ...], default: str) -> gr.Dropdown:
-    """The catalogue's models for this tab. A value not among them goes through to the handler unread, so
-    that the API and the page get the catalogue's one refusal (not Gradio's, which echoes the value)."""
-    dropdown = gr.Dropdown(catalogue.choices(pipeline_classes), value=default, label="Model")
-    dropdown.preprocess = lambda payload: payload
-    return dropdown
-
-
-def sampler_inputs(default_scheduler: str, default_steps: int) -> tuple[gr.Dropdown, gr.Slider]:
-    scheduler = checked(gr.Dropdown(list(SCHEDULERS), value=default_scheduler, label="Scheduler"))
-    return scheduler, checked(gr.Slider(1, 1000, value=default_steps, step=1, label="Steps"))
-
-
-def guidance_slider() -> gr.Slider:
-    maximum, default = text_to_image.MAX_GUIDANCE_SCALE, text_to_image.DEFAULT_GUIDANCE_SCALE
-    return checked(gr.Slider(1, maximum, value=default, step=0.5, label="Guidance scale"))
-
-
-# Image inputs take uploads as they are; pipelines.images converts them, with notices.
-UPLOAD_SETTINGS = {"type": "pil", "image_mode": None, "sources": ("upload", "clipboard"), "format": "png"}
-
-
-def seed_inputs() -> tuple[gr.Number, gr.Checkbox]:
-    with gr.Row():
-        return checked(gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED)), gr.Checkbox(
-            False, label="Random seed"
-        )
-
-
-def run_buttons() -> tuple[gr.Button, gr.Button]:
-    with gr.Row():
-        return gr.Button("Generate", variant="primary"), gr.Button("Stop", variant="stop")
-
-
-def stream_outputs(
-    task: str, noisy_label: str, estimate_label: str, compare: bool = False
-) -> list[gr.components.Component]:
-    """x_t and x̂0 side by side, status, replay slider, result (a before/after slider if `compare`), and the
-    frames kept for replay."""
-    with gr.Row():
-        noisy = gr.Image(label=noisy_label, format="png", height=256, elem_classes="pixelated")
-        estimate = gr.Image(label=estimate_label, format="png", height=256, elem_classes="pixelated")
-    status = gr.Markdown("Press **Generate** to start from pure noise.", elem_id=f"{task}-status")
-    replay = gr.Slider(0, 1, value=1, step=1, label="Replay: step", visible=False)
-    if compare:
-        result = gr.ImageSlider(
-            label="Result: bicubic ◀ ▶ diffusion",
-            format="png",
-            max_height=512,
-            buttons=["download", "fullscreen"],
-            elem_id=f"{task}-result",
-        )
-    else:
-        result = gr.Image(label="Result", format="png", height=320, elem_classes="pixelated", elem_id=f"{task}-result")
-    # Every step's frame, for the replay slider (previews of at most 128 px: ~50 MB for 1000 steps of 8 32-px
-    # images; latent frames keep only their latents until shown); dropped 30 minutes after the last run.
-    frames = gr.State([], time_to_live=FRAMES_KEPT_SECONDS)
-    return [noisy, estimate, result, status, replay, frames]
-
-
-def batch_slider() -> gr.Slider:
-    return checked(gr.Slider(1, MAX_BATCH_SIZE, value=4, step=1, label="Batch size"))
 
 
 with gr.Blocks(title="Diffusion Playground", delete_cache=limits.DELETE_CACHE) as demo:
     gr.Markdown("# Diffusion Playground\nWatch diffusion models generate images, one denoising step at a time.")
-    with gr.Tab("Unconditional", id="unconditional", elem_id="unconditional-tab"):
+    tabs = gr.Tabs()  # every tab goes in (`with tabs, gr.Tab(...)`): PNG info selects one
+    with tabs, gr.Tab("Unconditional", id="unconditional", elem_id="unconditional-tab"):
         gr.Markdown(EXPLANATION)
         with gr.Row():
             with gr.Column(scale=1):
@@ -184,11 +99,11 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=limits.DELETE_CACHE) a
                 batch_size = batch_slider()
                 generate_button, stop_button = run_buttons()
             with gr.Column(scale=2):
-                noisy, estimate, result, status, replay, frames = stream_outputs(
+                unconditional_outputs = stream_outputs(
                     "unconditional", "x_t: noisy sample", "x̂₀: predicted clean image"
                 )
 
-    with gr.Tab("Text to image", id="text-to-image", elem_id="text-to-image-tab"):
+    with tabs, gr.Tab("Text to image", id="text-to-image", elem_id="text-to-image-tab"):
         gr.Markdown(LATENT_EXPLANATION)
         with gr.Row():
             with gr.Column(scale=1):
@@ -206,7 +121,7 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=limits.DELETE_CACHE) a
                     "text-to-image", "x_t: the 4 latent channels", "x̂₀: predicted clean image, decoded"
                 )
 
-    with gr.Tab("Inpainting", id="inpainting", elem_id="inpainting-tab"):
+    with tabs, gr.Tab("Inpainting", id="inpainting", elem_id="inpainting-tab"):
         gr.Markdown(INPAINTING_EXPLANATION)
         with gr.Row():
             with gr.Column(scale=1):
@@ -252,7 +167,7 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=limits.DELETE_CACHE) a
                     elem_id="inpainting-change-map",
                 )
 
-    with gr.Tab("Super-resolution", id="super-resolution", elem_id="super-resolution-tab"):
+    with tabs, gr.Tab("Super-resolution", id="super-resolution", elem_id="super-resolution-tab"):
         gr.Markdown(SUPER_RESOLUTION_EXPLANATION)
         with gr.Row():
             with gr.Column(scale=1):
@@ -298,16 +213,42 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=limits.DELETE_CACHE) a
                     "super-resolution", "x_t: the 3 latent channels", "x̂₀: predicted photo, decoded", compare=True
                 )
 
+    with tabs, gr.Tab("PNG info", id="png-info", elem_id="png-info-tab"):
+        gr.Markdown(PNG_INFO_EXPLANATION)
+        with gr.Row():
+            png_image = checked(
+                gr.Image(
+                    label="PNG with settings",
+                    type="filepath",  # the file as uploaded: decoded and saved again, it would lose its text
+                    image_mode=None,
+                    sources=("upload",),
+                    height=320,
+                    elem_classes="pixelated",
+                    elem_id="png-info-image",
+                )
+            )
+            with gr.Column():
+                png_text = gr.Textbox(label="Parameters", lines=5, interactive=False, elem_id="png-info-text")
+                png_notices = gr.Markdown(elem_id="png-info-notices")
+                png_found = gr.JSON(visible=False)  # the settings Restore puts back
+                restore_button = gr.Button("Restore these settings into their tab", variant="primary")
+
+    with tabs, gr.Tab("How it works", id="how-it-works", elem_id="how-it-works-tab"):
+        how_it_works.build()
+
+    tab_inputs: dict[str, dict[str, gr.components.Component]] = {}  # task -> its inputs by parameter name
+
     def wire(button, stop, handler, inputs: list, seed: gr.Number, outputs: list, api_name: str) -> None:
         """Generate streams into the tab's outputs; Stop ends this tab's run; the slider replays it.
 
         A click on Generate while this tab's last run is still finishing (just after Stop) is kept and runs
         next ("always_last"; Gradio's default drops it). Many users' runs go at once (`limits`)."""
-        noisy, estimate, result, status, replay, frames = outputs
+        noisy, estimate, result, status, replay, frames, animation, sheet = outputs
+        tab_inputs[handler.task] = dict(zip(inspect.signature(handler).parameters, inputs))
         button.click(
             handler,
             inputs=inputs,
-            outputs=[noisy, estimate, result, status, seed, replay, frames],
+            outputs=[noisy, estimate, result, status, seed, replay, animation, sheet, frames],
             api_name=api_name,
             show_progress="minimal",
             trigger_mode="always_last",
@@ -322,7 +263,7 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=limits.DELETE_CACHE) a
         run_unconditional,
         [model, scheduler, steps, seed, random_seed, batch_size],
         seed,
-        [noisy, estimate, result, status, replay, frames],
+        unconditional_outputs,
         "unconditional",
     )
     wire(
@@ -395,6 +336,14 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=limits.DELETE_CACHE) a
         sr_seed,
         sr_outputs,
         "super_resolution",
+    )
+    png_image.change(keep.png_info, png_image, [png_text, png_notices, png_found], api_name="png_info")
+    restore_names, restore_outputs = keep.restore_targets(tab_inputs)
+    restore_button.click(
+        keep.restorer(restore_names, {task: task.replace("_", "-") for task in tab_inputs}),  # the tabs' ids
+        png_found,
+        [*restore_outputs, tabs],
+        api_visibility="private",
     )
 
 

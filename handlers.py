@@ -125,8 +125,8 @@ def stream_frames(
     result: Callable[[Frame | LatentFrame], object] = result_grid,
     announce: str | None = None,
 ) -> Iterator[tuple]:
-    """Stream any task's frames to its tab: x_t, x̂0, result, status, seed, replay slider, frames kept for replay,
-    and with the last update the run's trajectory animation and contact sheet (`keep.kept`).
+    """Stream any task's frames to its tab: x_t, x̂0, result, status, seed, replay slider, the run's trajectory
+    animation and contact sheet (`keep.kept`, with the last update), frames kept for replay.
 
     `start()` begins the run (it may raise ValueError for bad settings); `done(last_frame)` is the final
     status line and `result(last_frame)` the result shown; `announce`, a status shown before it starts.
@@ -153,7 +153,7 @@ def stream_frames(
                     gr.Warning(status)
                     noisy, estimate, _ = frame_views(frame)
                     _, animation, sheet = keep.kept(task, settings, frames, None)
-                    yield noisy, estimate, gr.skip(), status, seed, replay_slider(frames), frames, animation, sheet
+                    yield noisy, estimate, gr.skip(), status, seed, replay_slider(frames), animation, sheet, frames
                     return
                 if throttle.ready(frame):
                     noisy, estimate, status = frame_views(frame, throttle)
@@ -164,7 +164,7 @@ def stream_frames(
         raise gr.Error(f"Generation failed: {type(error).__name__}: {str(error)[:300]}") from error
     noisy, estimate, _ = frame_views(frame)
     shown, animation, sheet = keep.kept(task, settings, frames, result(frame))
-    yield noisy, estimate, shown, done(frame), seed, replay_slider(frames), frames, animation, sheet
+    yield noisy, estimate, shown, done(frame), seed, replay_slider(frames), animation, sheet, frames
 
 
 def run_seed(seed: float, random_seed: bool) -> int:

@@ -16,8 +16,9 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
+from components import UPLOAD_SETTINGS, checked, model_dropdown
 from handlers import whole_number
-from pipelines import catalogue, forward_process, plots, toy2d
+from pipelines import forward_process, plots, toy2d
 from pipelines.forward_process import NUM_TRAIN_TIMESTEPS, SCHEDULES
 from pipelines.unconditional import DEFAULT_MODEL, MAX_SEED, PIPELINE_CLASSES
 
@@ -166,21 +167,13 @@ def build() -> None:
     gr.Markdown(FORWARD_TEXT)
     with gr.Row():
         with gr.Column(scale=1):
-            image = gr.Image(
-                DEFAULT_IMAGE,
-                label="x₀: the image",
-                type="pil",
-                image_mode=None,
-                sources=("upload", "clipboard"),
-                format="png",
-                height=256,
-                elem_classes="pixelated",
+            image = checked(
+                gr.Image(DEFAULT_IMAGE, label="x₀: the image", height=256, elem_classes="pixelated", **UPLOAD_SETTINGS)
             )
             gr.Examples(EXAMPLES, inputs=[image], label="Example images")
             schedule = gr.Radio(list(SCHEDULES), value="linear", label="Schedule")
-            seed = gr.Number(0, label="Seed of the noise ε", precision=0, minimum=0, maximum=MAX_SEED)
-            model = gr.Dropdown(catalogue.choices(PIPELINE_CLASSES), value=DEFAULT_MODEL, label="Model")
-            model.preprocess = lambda payload: payload  # as app.model_dropdown: the catalogue's refusal, not Gradio's
+            seed = checked(gr.Number(0, label="Seed of the noise ε", precision=0, minimum=0, maximum=MAX_SEED))
+            model = model_dropdown(PIPELINE_CLASSES, DEFAULT_MODEL)
         with gr.Column(scale=2):
             timestep = gr.Slider(0, NUM_TRAIN_TIMESTEPS - 1, value=250, step=1, label="Timestep t")
             with gr.Row():

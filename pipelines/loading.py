@@ -11,6 +11,7 @@ state (timesteps, step index, multistep history).
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
 
 import torch
@@ -89,6 +90,15 @@ def weight_bytes(pipeline: DiffusionPipeline) -> int:
 
 
 _cache: OrderedDict[str, tuple[DiffusionPipeline, int]] = OrderedDict()  # name -> (pipeline, bytes), oldest first
+_cache_lock = threading.Lock()  # for the dictionary's own operations: never held while waiting for anything
+
+
+def _cached(name: str) -> DiffusionPipeline | None:
+    with _cache_lock:
+        if name not in _cache:
+            return None
+        _cache.move_to_end(name)  # the most recently used
+        return _cache[name][0]
 
 
 def is_loaded(model: str) -> bool:
@@ -101,11 +111,13 @@ def load_pipeline(model: object, pipeline_classes: tuple[str, ...]) -> Diffusion
     Anything not in the catalogue for these classes is refused (`catalogue.entry`); a model that fails to
     load raises ValueError saying why in plain words (`why_not_loaded`). Tabs that take the same model
     (text to image, inpainting) share one loaded copy. A hub model is downloaded on the caller's thread,
-    so that other users' runs go on meanwhile; the cache is read and filled on the torch thread only,
-    which serialises loads without a lock (a lock held while waiting for the torch thread could deadlock
-    with a loop on that thread asking for a model).
+    so that other users' runs go on meanwhile; a model is loaded and put in the cache on the torch thread,
+    which serialises loads without a lock held across them (one held while waiting for the torch thread
+    would deadlock with a loop on that thread asking for a model).
     """
     entry = catalogue.entry(model, pipeline_classes)
+    if (pipeline := _cached(entry.name)) is not None:  # most calls: no need to wait for the torch thread
+        return pipeline
     try:
         folder = entry.location if entry.is_local or is_loaded(entry.name) else _download(entry)
         return torch_thread.run(_cached_or_loaded, entry, folder)
@@ -124,14 +136,14 @@ def _download(entry: Entry) -> str:
 def _cached_or_loaded(entry: Entry, folder: str) -> DiffusionPipeline:
     """On the torch thread: the cached pipeline, or the model loaded from `folder` into the cache, evicting the
     least recently used until the weights fit the budget."""
-    if entry.name in _cache:
-        _cache.move_to_end(entry.name)
-        return _cache[entry.name][0]
+    if (pipeline := _cached(entry.name)) is not None:  # loaded meanwhile, for another request
+        return pipeline
     pipeline = _from_pretrained(entry, folder)
     size = weight_bytes(pipeline)
-    while _cache and sum(bytes_ for _, bytes_ in _cache.values()) + size > memory_budget():
-        _cache.popitem(last=False)
-    _cache[entry.name] = (pipeline, size)
+    with _cache_lock:
+        while _cache and sum(bytes_ for _, bytes_ in _cache.values()) + size > memory_budget():
+            _cache.popitem(last=False)
+        _cache[entry.name] = (pipeline, size)
     return pipeline
 
 

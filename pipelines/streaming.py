@@ -97,7 +97,10 @@ class Interrupted(Exception):
 
 
 def stream_pipeline(
-    pipeline: DiffusionPipeline, decode: Callable[[torch.Tensor], np.ndarray] | None = None, **call: object
+    pipeline: DiffusionPipeline,
+    decode: Callable[[torch.Tensor], np.ndarray] | None = None,
+    step_end: Callable[[DiffusionPipeline, int, dict], dict] | None = None,
+    **call: object,
 ) -> Iterator[LatentFrame]:
     """Run `pipeline(**call)` on the torch thread, yielding a LatentFrame after every step.
 
@@ -105,6 +108,8 @@ def stream_pipeline(
     last frame carries the pipeline's own output images (`final_images`). Errors raised by the
     pipeline (bad sizes, say) are raised here, in the caller's thread. Pipelines with
     `callback_on_step_end` report through it; older ones (the SD upscaler) through `callback`.
+    `step_end(pipeline, index, tensors)` may change the tensors a pipeline hands its callback (those named
+    in `callback_on_step_end_tensor_inputs`, e.g. the inpainting mask) before the next step.
     """
     record = record_steps(pipeline.scheduler)
     preview = torch.no_grad()(decode or preview_decoder(pipeline.vae))
@@ -134,7 +139,7 @@ def stream_pipeline(
         if closed.is_set():
             pipe._interrupt = True  # diffusers skips the remaining steps
         torch_thread.serve_pending()  # decodes of frames being shown, other users' steps
-        return tensors  # the pipeline reads its latents back from this dict
+        return step_end(pipe, index, tensors) if step_end else tensors  # the pipeline reads them back
 
     def on_step(index: int, timestep: torch.Tensor, latents: torch.Tensor) -> None:
         put_frame(index, len(pipeline.scheduler.timesteps), timestep)

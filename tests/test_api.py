@@ -24,7 +24,7 @@ def call(client: Client, steps: int = 10, seed: int = 5, random_seed: bool = Fal
 
 
 def test_generates_a_grid_and_reports_what_it_did(client: Client) -> None:
-    noisy, estimate, result, status, seed, replay = call(client, batch_size=4)
+    noisy, estimate, result, status, seed, replay, *_ = call(client, batch_size=4)
     assert status.startswith("Done: 4 image(s)") and "10 steps of DPM-Solver++" in status and "seeds 5–8" in status
     assert seed == 5 and replay["maximum"] == 10
     assert Image.open(result).size == (2 * 32 * 8 + 8, 2 * 32 * 8 + 8)  # 2x2 grid, 1 px gaps, enlarged 8x
@@ -41,8 +41,8 @@ def test_streams_intermediate_frames(client: Client) -> None:
 
 
 def test_same_seed_gives_the_same_image_and_random_seed_reports_its_seed(client: Client) -> None:
-    *_, result, _, seed, _ = call(client, random_seed=True)
-    *_, again, _, same_seed, _ = call(client, seed=seed)
+    _, _, result, _, seed, *_ = call(client, random_seed=True)
+    _, _, again, _, same_seed, *_ = call(client, seed=seed)
     assert same_seed == seed
     assert Image.open(result).tobytes() == Image.open(again).tobytes()
 
@@ -83,7 +83,7 @@ def call_text_to_image(client: Client, **overrides):
 
 def test_text_to_image_streams_and_reports_its_parameters(client: Client) -> None:
     job = client.submit("shapes-sd", "a blue square", "", 5.0, "DDPM", 200, 1, False, 1, api_name="/text_to_image")
-    latents, estimate, result, status, seed, replay = job.result()
+    latents, estimate, result, status, seed, replay, *_ = job.result()
     assert (
         status.startswith("Done: 1 image(s) of “a blue square”")
         and "guidance 5" in status
@@ -156,7 +156,7 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "assets" / "examples" / "scen
 
 def test_inpaint_keeps_the_outside_and_repaints_the_mask(client: Client, tmp_path) -> None:
     scene = Image.open(EXAMPLE).convert("RGB").resize((32, 32), Image.NEAREST)
-    *_, result, status, _, replay = call_inpaint(client, editor_value(scene, (0, 0, 16, 32), tmp_path))
+    _, _, result, status, _, replay, *_ = call_inpaint(client, editor_value(scene, (0, 0, 16, 32), tmp_path))
     assert status.startswith("Done: repainted with “a green triangle”") and replay["maximum"] == 10
     repainted = np.asarray(Image.open(result).convert("RGB").resize((32, 32), Image.NEAREST))
     np.testing.assert_array_equal(repainted[:, 16:], np.asarray(scene)[:, 16:])
@@ -194,12 +194,12 @@ def call_super_resolution(client: Client, photo: str | Path = PHOTO, **overrides
 
 
 def test_super_resolution_upscales_4x_beside_bicubic(client: Client) -> None:
-    noisy, estimate, comparison, status, seed, replay = call_super_resolution(client)
+    noisy, estimate, comparison, status, seed, replay, *_ = call_super_resolution(client)
     assert status.startswith("Done: 64×64 upscaled to 256×256") and "4 steps of DDIM" in status and seed == 3
     bicubic, upscaled = (Image.open(path) for path in comparison)
     assert bicubic.size == upscaled.size == Image.open(estimate).size == (256, 256)
     assert replay["maximum"] == 4
-    *_, again, _, _, _ = call_super_resolution(client)
+    _, _, again, *_ = call_super_resolution(client)
     assert Image.open(again[1]).tobytes() == upscaled.tobytes()  # same seed, same photo
 
 
