@@ -26,9 +26,12 @@ from components import (
     stream_outputs,
 )
 from handlers import (
+    MAX_SEED,
     change_map_view,
     mask_brush,
+    model_defaults,
     replay_step,
+    run_classifier_guidance,
     run_inpainting,
     run_super_resolution,
     run_text_to_image,
@@ -36,7 +39,7 @@ from handlers import (
     soft_mask_brush,
     stopper,
 )
-from pipelines import inpainting, limits, super_resolution, text_to_image, unconditional
+from pipelines import classifier_guidance, inpainting, limits, super_resolution, text_to_image, unconditional
 
 EXAMPLE_PROMPTS = [
     ["a large red circle on the left"],
@@ -70,6 +73,13 @@ channels (one number per 4×4 pixels of the result); the right one is x̂₀ dec
 Compare the result with bicubic interpolation, the classic way to enlarge an image, by dragging its slider. "Consistent
 with the photo" corrects each decoded image until, shrunk back, it is the photo given: the model then only adds detail.
 """
+CLASSIFIER_GUIDANCE_EXPLANATION = """
+**Classifier guidance** (Dhariwal & Nichol 2021): the unconditional model above knows no words, but a small
+classifier that reads *noisy* images (trained at every noise level t) can tell it which way "red" or "circle" lies.
+At every step the gradient of the classifier's log p(target | x_t), times the **guidance strength** s, is added to
+the model's score: ε̂ − s·√(1−ᾱ_t)·∇ log p(target | x_t). The status shows the classifier's probability of the target
+at each step. The result's **top row is guided; the bottom row is the same seeds without guidance** (s = 0).
+"""
 PNG_INFO_EXPLANATION = """
 Every result this app serves is a PNG that carries its settings in a `parameters` text, as AUTOMATIC1111's web UI
 writes them. Drop one here (or one of AUTOMATIC1111's) to read them; **Restore** puts them into their tab, where
@@ -101,6 +111,30 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=limits.DELETE_CACHE) a
             with gr.Column(scale=2):
                 unconditional_outputs = stream_outputs(
                     "unconditional", "x_t: noisy sample", "x̂₀: predicted clean image"
+                )
+
+    with tabs, gr.Tab("Classifier guidance", id="classifier-guidance", elem_id="classifier-guidance-tab"):
+        gr.Markdown(CLASSIFIER_GUIDANCE_EXPLANATION)
+        with gr.Row():
+            with gr.Column(scale=1):
+                guidance_target = checked(
+                    gr.Dropdown(list(classifier_guidance.targets()), value="red", label="Target: a colour or a shape")
+                )
+                guidance_strength = checked(
+                    gr.Slider(
+                        0,
+                        classifier_guidance.MAX_GUIDANCE_SCALE,
+                        value=classifier_guidance.DEFAULT_GUIDANCE_SCALE,
+                        step=0.5,
+                        label="Guidance strength s (0: none)",
+                    )
+                )
+                guided_seed = checked(gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED))
+                guided_batch_size = batch_slider()
+                guided_generate, guided_stop = run_buttons()
+            with gr.Column(scale=2):
+                guided_outputs = stream_outputs(
+                    "classifier-guidance", "x_t: guided noisy sample", "x̂₀: guided prediction"
                 )
 
     with tabs, gr.Tab("Text to image", id="text-to-image", elem_id="text-to-image-tab"):
@@ -256,6 +290,13 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=limits.DELETE_CACHE) a
         )
         stop.click(stopper(handler.task), queue=False, api_visibility="private")
         replay.input(replay_step, inputs=[replay, frames], outputs=[noisy, estimate, status], api_visibility="private")
+        if "model" not in tab_inputs[handler.task]:  # classifier guidance: one model, no dropdown
+            return
+        settings = tuple(name for name in ("scheduler", "steps", "guidance_scale") if name in tab_inputs[handler.task])
+        model = tab_inputs[handler.task]["model"]
+        outputs = [tab_inputs[handler.task][name] for name in settings]
+        # on the user's pick only (`input`): restoring a PNG's settings sets the model and its steps at once
+        model.input(model_defaults(settings), inputs=model, outputs=outputs, queue=False, api_visibility="private")
 
     wire(
         generate_button,
@@ -265,6 +306,15 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=limits.DELETE_CACHE) a
         seed,
         unconditional_outputs,
         "unconditional",
+    )
+    wire(
+        guided_generate,
+        guided_stop,
+        run_classifier_guidance,
+        [guidance_target, guidance_strength, guided_seed, guided_batch_size],
+        guided_seed,
+        guided_outputs,
+        "classifier_guidance",
     )
     wire(
         t2i_generate,

@@ -46,7 +46,9 @@ def checked(component: gr.components.Component) -> gr.components.Component:
         except (OSError, SyntaxError) as error:  # what Pillow raises on a damaged file
             raise gr.Error(f"{name}: the image file is truncated or corrupt and cannot be read ({error}).") from error
         except gr.Error as error:  # Gradio's own check (a number out of range): say which parameter
-            raise gr.Error(f"{name}: {error.message}") from error
+            if isinstance(component, gr.Dropdown):  # Gradio's message would echo the value, however long
+                raise gr.Error(f"{name} takes {what_it_takes(component)}; got {str(payload)[:40]!r}.") from error
+            raise gr.Error(f"{name}: {error.message[:200]}") from error
         except Exception as error:
             raise gr.Error(f"{name} takes {what_it_takes(component)}; got {str(payload)[:40]!r}.") from error
 

@@ -23,7 +23,16 @@ from PIL import Image
 import gpu
 import keep
 import runs
-from pipelines import catalogue, inpainting, limits, loading, super_resolution, text_to_image, unconditional
+from pipelines import (
+    catalogue,
+    classifier_guidance,
+    inpainting,
+    limits,
+    loading,
+    super_resolution,
+    text_to_image,
+    unconditional,
+)
 from pipelines.frames import Frame, LatentFrame, Throttle, image_grid
 
 MAX_BATCH_SIZE = 8  # every tab's batch limit
@@ -40,6 +49,8 @@ def whole_number(value: object, name: str) -> int:
 def frame_views(frame: Frame, throttle: Throttle | None = None) -> tuple[np.ndarray, np.ndarray, str]:
     """The x_t grid, the x̂0 grid and a status line for one frame; x̂0 is skipped when `throttle` cannot afford it."""
     status = f"Step {frame.step} / {frame.total_steps} · t = {frame.timestep} · {frame.elapsed:.2f} s"
+    if isinstance(frame, classifier_guidance.GuidedFrame):  # what the guiding classifier believes at this step
+        status += f" · {frame.probability_text()}"
     if throttle is not None and not throttle.affordable():
         return image_grid(frame.noisy_sample), gr.skip(), status
     with throttle.timed() if throttle else nullcontext():  # decoding a latent x̂0 is the costly part
@@ -60,17 +71,18 @@ def stopper(task: str) -> Callable[[gr.Request], None]:
     return request_stop
 
 
-def tab_handler(task: str) -> Callable[[Callable], Callable]:
+def tab_handler(task: str, **fixed: object) -> Callable[[Callable], Callable]:
     """Make `run(slot, *inputs)` the handler of tab `task`, `handler(*inputs, request)`: the run of this
     session's tab (`runs.controlled`: Stop ends it, Generate again replaces it), under `spaces.GPU` where
     there is one, asking for the seconds its model, steps and batch size take (`gpu.seconds`). The handler
-    keeps `run`'s parameter names (the API's) without `slot`."""
+    keeps `run`'s parameter names (the API's) without `slot`. `fixed`: the model and steps of a tab that
+    has no input for them, for its GPU seconds."""
 
     def decorate(run: Callable[..., Iterator[tuple]]) -> Callable[..., Iterator[tuple]]:
         names = list(inspect.signature(run).parameters)[1:]
 
         def gpu_seconds(slot: int, *inputs: object) -> int:
-            named = dict(zip(names, inputs))
+            named = {**fixed, **dict(zip(names, inputs))}
             return gpu.seconds(named["model"], named["steps"], named.get("batch_size", 1))
 
         on_gpu = gpu.on_gpu(gpu_seconds)(run)
@@ -205,6 +217,36 @@ def run_unconditional(
         slot,
         announce=loading_notice(model, unconditional.PIPELINE_CLASSES),
         settings=settings,
+    )
+
+
+@tab_handler(
+    "classifier_guidance", model=classifier_guidance.DEFAULT_MODEL, steps=2 * classifier_guidance.DEFAULT_STEPS
+)  # guided and unguided images in one batch: twice the work of an unconditional run
+def run_classifier_guidance(
+    slot: int,
+    target: str,
+    guidance_scale: float,
+    seed: float,
+    batch_size: float,
+) -> Iterator[tuple]:
+    seed, batch_size = whole_number(seed, "Seed"), whole_number(batch_size, "Batch size")
+    settings = {"target": target, "guidance_scale": guidance_scale, "seed": seed, "batch_size": batch_size}
+    steps, scheduler = classifier_guidance.DEFAULT_STEPS, classifier_guidance.DEFAULT_SCHEDULER
+    yield from stream_frames(
+        "classifier_guidance",
+        lambda: classifier_guidance.generate_steps(**settings),
+        seed,
+        lambda frame: (
+            f"Done: {batch_size} image(s) guided towards “{target}” at strength {guidance_scale:g} in "
+            f"{frame.elapsed:.2f} s, {steps_text(frame, steps, scheduler)}, {seeds_text(seed, batch_size)}; at the "
+            f"last step {frame.probability_text()}. Result: top row guided, bottom row the same seeds without."
+        ),
+        slot,
+        settings=settings,
+        result=lambda frame: classifier_guidance.comparison(
+            frame, scale=max(1, RESULT_SIZE // frame.predicted_original.shape[1])
+        ),
     )
 
 
@@ -404,6 +446,18 @@ def run_super_resolution(
             "consistent": consistent,
         },
     )
+
+
+def model_defaults(settings: tuple[str, ...]) -> Callable[[str], tuple]:
+    """What picking a model does to a tab's `settings` ("scheduler", "steps", "guidance_scale"): each takes the
+    value the catalogue gives for that model (sd-turbo: 2 steps, no guidance), or stays as it is."""
+
+    def defaults(model: str) -> tuple:
+        entry = next((item for item in catalogue.entries() if item.name == model), None)
+        values = entry.defaults if entry else {}
+        return tuple(values.get(name, gr.skip()) for name in settings)
+
+    return defaults
 
 
 def replay_slider(frames: list) -> dict:

@@ -280,3 +280,18 @@ def test_runs_of_two_users_at_once_both_finish(app_url: str) -> None:
         for seed, user in enumerate((first, second))
     ]
     assert all(job.result()[3].startswith("Done") for job in jobs)
+
+
+def test_a_hub_model_announces_its_download_then_says_why_it_failed(client: Client) -> None:
+    job = client.submit("google/ddpm-cifar10-32", "DDIM", 10, 0, False, 1, api_name=ENDPOINT)
+    with pytest.raises(Exception, match="cannot reach the Hugging Face hub"):
+        job.result()
+    assert job.outputs()[0][3].startswith("Loading google/ddpm-cifar10-32: downloaded on its first use")
+
+
+def test_picking_a_model_sets_its_defaults() -> None:
+    from handlers import model_defaults
+
+    defaults = model_defaults(("scheduler", "steps", "guidance_scale"))
+    assert defaults("shapes-sd") == ("DPM-Solver++", 25, 5.0)
+    assert defaults("shapes-ddpm")[:2] == ("DPM-Solver++ SDE", 50)  # no guidance in that tab: left as it is
