@@ -1,0 +1,187 @@
+"""The "Compare" tab: a guidance sweep and a sampler comparison, each streamed as a growing labelled grid.
+
+`build()` lays the tab out and wires its events; app.py calls it inside the tab. The handlers only check,
+stream and format: the grids are `pipelines/grids.py`. Each panel's run is a run of its own (session, panel)
+(`handlers.tab_handler`: Stop ends it, Generate again replaces it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import closing
+
+import gradio as gr
+import numpy as np
+
+import runs
+from components import checked, model_dropdown, run_buttons, sampler_inputs
+from handlers import MAX_SEED, stopper, tab_handler, tell, whole_number
+from pipelines import catalogue, grids, limits, text_to_image, unconditional
+from pipelines.frames import Throttle
+from pipelines.grids import GridStep
+
+GUIDANCE_TEXT = """
+### Guidance sweep
+One prompt, one seed, several **classifier-free guidance** scales (Ho & Salimans 2022). At each step the model
+predicts the noise twice, with and without the prompt, and the step follows
+ε̂ = ε̂(no prompt) + s · (ε̂(prompt) − ε̂(no prompt)): s = 1 is the model's own conditional prediction (no guidance),
+larger s pushes away from what it would draw without the prompt. Each cell is exactly the Text to image tab's run
+with that scale and seed.
+"""
+SAMPLER_TEXT = f"""
+### Sampler and steps comparison
+The same seed, so the same starting noise, through several samplers and step counts: `name steps`, separated by
+commas (at most {grids.MAX_CELLS} cells and {grids.MAX_TOTAL_STEPS} steps in all). DDPM needs about as many steps
+as the model was trained with; DDIM and DPM-Solver++ follow the same path deterministically in 10-50;
+the ancestral and SDE samplers add fresh noise at every step, so their pictures differ from the others'.
+Text to image runs at guidance {text_to_image.DEFAULT_GUIDANCE_SCALE:g}.
+"""
+
+
+def stream_grid(
+    task: str, start: Callable[[], Iterator[GridStep]], slot: int, done: Callable[[GridStep], str]
+) -> Iterator[tuple[np.ndarray | dict, str]]:
+    """The grid as it grows and a status line: each finished cell, and the running cell's x̂0 (when drawing it
+    is affordable, `Throttle`) about ten times a second; Stop and the time limit end it between steps."""
+    throttle = Throttle(task)
+    elapsed = 0.0
+    try:
+        with closing(start()) as run:  # closing it ends the running cell's sampling loop
+            for step in run:
+                cell, frame = step.cell, step.frame
+                elapsed = sum(step.seconds) + (0.0 if frame.is_last else frame.elapsed)
+                if step.is_last:
+                    break
+                stopped = runs.stop_requested(slot)
+                if stopped or elapsed > limits.RUN_SECONDS:
+                    reason = "Stopped" if stopped else f"Stopped at the time limit of {limits.RUN_SECONDS:g} s"
+                    gr.Warning(f"{reason} in cell {cell + 1} of {len(step.labels)}.")
+                    yield gr.skip(), f"{reason} in cell {cell + 1} of {len(step.labels)}: the grid shows those done."
+                    return
+                if not throttle.ready(frame):
+                    continue
+                status = (
+                    f"Cell {cell + 1} of {len(step.labels)} ({step.labels[cell].replace(chr(10), ', ')}): "
+                    f"step {frame.step} / {frame.total_steps} · {elapsed:.1f} s"
+                )
+                if frame.is_last or not throttle.affordable():
+                    running = None
+                else:
+                    with throttle.timed():  # decoding a latent x̂0 is the costly part
+                        running = (frame.predicted_original[0], f"step {frame.step} / {frame.total_steps}")
+                if step.images or running is not None:
+                    yield grids.grid_image(step.labels, step.images, step.seconds, running), status
+                else:
+                    yield gr.skip(), status
+    except ValueError as error:  # settings, input or model the pipelines refused: tell the user why
+        raise gr.Error(str(error)) from error
+    except Exception as error:  # anything else (out of memory, a broken model): say what, keep serving
+        raise gr.Error(f"Generation failed: {type(error).__name__}: {str(error)[:300]}") from error
+    yield grids.grid_image(step.labels, step.images, step.seconds), done(step)
+
+
+def checked_prompt(prompt: object) -> str:
+    prompt, notices = limits.cut_prompt(prompt)
+    tell(notices)
+    return prompt
+
+
+def total(step: GridStep) -> str:
+    return f"{len(step.images)} cells in {sum(step.seconds):.2f} s"
+
+
+@tab_handler("guidance_sweep", batch_size=grids.MAX_CELLS)  # GPU seconds: at most that many cells of `steps`
+def run_guidance_sweep(
+    slot: int, model: str, prompt: str, seed: float, scales: str, scheduler: str, steps: float
+) -> Iterator[tuple]:
+    steps, seed = whole_number(steps, "Steps"), whole_number(seed, "Seed")
+    prompt = checked_prompt(prompt)
+
+    def start() -> Iterator[GridStep]:
+        tell(text_to_image.prompt_notices(model, prompt))
+        return grids.guidance_sweep_steps(model, prompt, seed, scales, scheduler, steps)
+
+    yield from stream_grid(
+        "guidance_sweep",
+        start,
+        slot,
+        lambda step: f"Done: {total(step)}, “{limits.shown(prompt)}”, {steps} steps of {scheduler}, seed {seed}.",
+    )
+
+
+@tab_handler("sampler_comparison", steps=grids.MAX_TOTAL_STEPS)  # GPU seconds: the steps of the largest grid
+def run_sampler_comparison(
+    slot: int, task: str, model: str, prompt: str, seed: float, samplers: str
+) -> Iterator[tuple]:
+    seed = whole_number(seed, "Seed")
+    prompt = checked_prompt(prompt)
+
+    def start() -> Iterator[GridStep]:
+        if task == "Text to image":
+            tell(text_to_image.prompt_notices(model, prompt))
+        return grids.sampler_comparison_steps(task, model, prompt, seed, samplers)
+
+    yield from stream_grid(
+        "sampler_comparison", start, slot, lambda step: f"Done: {total(step)}, {task.lower()}, seed {seed}."
+    )
+
+
+def task_changed(task: str) -> tuple[dict, dict, dict]:
+    """The sampler comparison's model choices, prompt and default samplers for the task picked."""
+    module = grids.TASKS.get(task, text_to_image)
+    return (
+        gr.update(choices=catalogue.choices(module.PIPELINE_CLASSES), value=module.DEFAULT_MODEL),
+        gr.update(visible=module is text_to_image),
+        gr.update(value=grids.DEFAULT_SAMPLERS.get(task, grids.DEFAULT_SAMPLERS["Text to image"])),
+    )
+
+
+def build() -> None:
+    """The tab's two panels and their events; call inside `with gr.Tab(...)`."""
+
+    def panel(task: str, inputs: list, handler: Callable, api_name: str) -> None:
+        generate, stop = run_buttons()
+        status = gr.Markdown("Press **Generate**.", elem_id=f"{task}-status")
+        grid = gr.Image(label="Grid", format="png", elem_classes="pixelated", elem_id=f"{task}-grid")
+        generate.click(
+            handler,
+            inputs=inputs,
+            outputs=[grid, status],
+            api_name=api_name,
+            show_progress="minimal",
+            trigger_mode="always_last",
+            concurrency_limit=limits.CONCURRENT_RUNS,
+        )
+        stop.click(stopper(handler.task), queue=False, api_visibility="private")
+
+    def seed_input() -> gr.Number:
+        return checked(gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED))
+
+    with gr.Row():
+        with gr.Column(elem_id="guidance-sweep-panel"):
+            gr.Markdown(GUIDANCE_TEXT)
+            model = model_dropdown(text_to_image.PIPELINE_CLASSES, text_to_image.DEFAULT_MODEL)
+            prompt = gr.Textbox("a large red circle on the left", label="Prompt", max_lines=2)
+            seed = seed_input()
+            scales = gr.Textbox(grids.DEFAULT_SCALES, label="Guidance scales", max_lines=1)
+            scheduler, steps = sampler_inputs(text_to_image.DEFAULT_SCHEDULER, text_to_image.DEFAULT_STEPS)
+            panel(
+                "guidance-sweep", [model, prompt, seed, scales, scheduler, steps], run_guidance_sweep, "guidance_sweep"
+            )
+        with gr.Column(elem_id="sampler-comparison-panel"):
+            gr.Markdown(SAMPLER_TEXT)
+            task = gr.Radio(list(grids.TASKS), value="Unconditional", label="Task")
+            task.preprocess = lambda payload: payload  # refused by the pipelines with the tasks allowed
+            sampler_model = model_dropdown(unconditional.PIPELINE_CLASSES, unconditional.DEFAULT_MODEL)
+            sampler_prompt = gr.Textbox(
+                "a large red circle on the left", label="Prompt (text to image)", max_lines=2, visible=False
+            )
+            sampler_seed = seed_input()
+            samplers = gr.Textbox(grids.DEFAULT_SAMPLERS["Unconditional"], label="Samplers and steps", max_lines=2)
+            panel(
+                "sampler-comparison",
+                [task, sampler_model, sampler_prompt, sampler_seed, samplers],
+                run_sampler_comparison,
+                "sampler_comparison",
+            )
+    task.change(task_changed, task, [sampler_model, sampler_prompt, samplers], queue=False, api_visibility="private")
