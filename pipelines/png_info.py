@@ -10,7 +10,7 @@ modules/infotext_utils.py): the prompt, a "Negative prompt: ..." line if there i
 (A1111's `quote`); so is one that starts with a quote or a space, which A1111's reader would change. The
 settings both tools have go under A1111's labels (Steps, Sampler, CFG scale, Seed, Size, Model, Denoising
 strength, Eta, Inpaint area, Batch size), this app's own under its own (Task, Seeds, Noise level,
-Back-projection, Soft mask): each tool reads what it knows from the other's files.
+Back-projection, Soft mask, Guidance target): each tool reads what it knows from the other's files.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ TAB_TITLES = {
     "text_to_image": "Text to image",
     "inpainting": "Inpainting",
     "super_resolution": "Super-resolution",
+    "classifier_guidance": "Classifier guidance",
 }
 # Each tab's inputs a PNG restores, named as its handler's parameters (handlers.run_<task>).
 TAB_SETTINGS = {
@@ -76,6 +77,12 @@ TAB_SETTINGS = {
         "noise_level",
         "consistent",
     ),
+    "classifier_guidance": (
+        "target",
+        "guidance_scale",
+        "seed",
+        "batch_size",
+    ),
 }
 NOT_IN_THE_PNG = {  # a tab's image inputs, which the user loads again
     "inpainting": "the image and its mask: load the image and paint the mask again",
@@ -96,6 +103,7 @@ LABELS = {
     "noise_level": "Noise level",
     "consistent": "Back-projection",
     "soft_mask": "Soft mask",
+    "target": "Guidance target",
     "task": "Task",
     "batch_size": "Batch size",
     "seeds": "Seeds",
@@ -234,6 +242,7 @@ READERS: dict[str, Callable[[str], object]] = {
     "zoom": {area: zoom for zoom, area in INPAINT_AREA.items()}.__getitem__,
     "consistent": truth,
     "soft_mask": truth,
+    "target": str,
     "model": str,
     "scheduler": str,
     "prompt": str,
