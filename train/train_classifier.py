@@ -9,7 +9,8 @@ shapes-world image holds, from x_t: the image forward-noised at a random t with 
 (2021, sec. 4) train their noisy classifiers. Both heads are multi-label (binary cross-entropy per label).
 Images come fresh every step from `train.shapes.ShapesDataset(seed)`; held-out images from another seed.
 
-On 2 CPU cores (2 torch threads) the default 2,000 steps of batch 64 take about 8 minutes; it saves a
+On 2 free CPU cores (2 torch threads) the default 2,000 steps of batch 64 took 2 min 12 s (about 7 minutes
+when the cores are shared with other work); it saves a
 checkpoint every 250 steps (`train/checkpoints/shapes-classifier.pt`), so a stopped run resumes where it was,
 and exports the EMA weights (safetensors, float32) with a JSON config; the log is train/logs/shapes-classifier.csv.
 """
