@@ -151,3 +151,11 @@ def test_the_endpoint_refuses_an_unknown_target_and_keeps_serving(client: Client
         client.predict(target="pink", guidance_scale=10.0, seed=0, batch_size=1, api_name="/classifier_guidance")
     status = client.predict(target="red", guidance_scale=0.0, seed=0, batch_size=1, api_name="/classifier_guidance")[3]
     assert status.startswith("Done")
+
+
+def test_the_handler_asks_zerogpu_for_the_seconds_of_both_halves() -> None:
+    import gpu
+    import handlers
+
+    seconds = handlers.run_classifier_guidance.gpu_seconds(0, "red", 4.0, 0, 4)
+    assert seconds == gpu.seconds("shapes-ddpm", 2 * classifier_guidance.DEFAULT_STEPS, 4)
