@@ -28,11 +28,11 @@ from pipelines.frames import Frame, LatentFrame
 from pipelines.loading import SCHEDULERS, load_pipeline, max_steps
 
 MAX_CELLS = 8
-# Steps of all cells together: about 20 s of the embedded unconditional model on 2 CPU cores (~10 ms a step).
+# Steps of all cells together: under 30 s of the embedded models on 2 CPU cores (10-21 ms a step, docs/compare.md).
 MAX_TOTAL_STEPS = 2000
 DEFAULT_SCALES = "1, 2, 4, 8, 16"
 TASKS: dict[str, ModuleType] = {"Unconditional": unconditional, "Text to image": text_to_image}
-# ~12 s on 2 cores for the embedded models (docs/compare.md): DDPM at (or near) its training steps beside
+# 13-15 s on 2 cores for the embedded models (docs/compare.md): DDPM at (or near) its training steps beside
 # the fast samplers, which get there in 10-50 steps.
 DEFAULT_SAMPLERS = {
     "Unconditional": "DDPM 1000, DDIM 10, DDIM 50, DPM-Solver++ 10, DPM-Solver++ 25, Euler ancestral 25",
@@ -106,7 +106,7 @@ def check_steps(task: ModuleType, model: str, pairs: list[tuple[str, int]]) -> N
     total = sum(steps for _, steps in pairs)
     if total > MAX_TOTAL_STEPS:
         raise ValueError(
-            f"The grid asks for {total} steps in all; at most {MAX_TOTAL_STEPS} (about 20 s of the embedded models "
+            f"The grid asks for {total} steps in all; at most {MAX_TOTAL_STEPS} (under 30 s of the embedded models "
             "on 2 CPU cores): take fewer cells or fewer steps."
         )
 
