@@ -36,6 +36,11 @@ def stop(session: str | None, task: str) -> bool:
         return running is not None
 
 
+def going() -> int:
+    """How many runs are going now, of every session and tab."""
+    return len(_running)
+
+
 def stop_requested(slot: int) -> bool:
     return bool(_stop_flags[slot])
 

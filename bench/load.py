@@ -24,7 +24,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,13 +108,17 @@ def leaver(students: int) -> list[Request]:
     ]
 
 
-def run_phase(url: str, requests: list[Request], concurrent: bool, timeout: float) -> float:
-    """Submit the requests (all at once, or each after the previous one ended); returns the wall time."""
+def run_phase(
+    url: str, requests: list[Request], concurrent: bool, timeout: float, at_start: Callable[[], object] = lambda: None
+) -> float:
+    """Submit the requests (all at once, or each after the previous one ended); returns the wall time. `at_start()`
+    is called once the clients are connected, just before the first request."""
     from gradio_client import Client
 
     clients = [Client(url, verbose=False, download_files=False) for _ in requests]  # a session per student
     for request in requests:
         request.first_frame = request.finished = request.result = None  # errors add up over the phases
+    at_start()
     started = time.perf_counter()
     deadline = started + timeout
     batches = [list(zip(clients, requests))] if concurrent else [[pair] for pair in zip(clients, requests)]
@@ -180,17 +186,15 @@ def percentiles(values: list[float]) -> str:
 class Server:
     """The app in a subprocess on a free localhost port, answering `stats` and `reset` on its stdin."""
 
-    def __init__(self, concurrency: int) -> None:
+    def __init__(self) -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        environment = {"GRADIO_DEFAULT_CONCURRENCY_LIMIT": str(concurrency), **os.environ}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bench.load", "--serve", str(port)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
-            env=environment,
         )
         self.url = self.process.stdout.readline().strip()
 
@@ -207,19 +211,58 @@ class Server:
 def serve(port: int) -> None:
     """The server side: launch the app, print its URL, answer commands on stdin until it closes."""
     import app
+    import runs
     from pipelines import batching
 
+    timings: list[dict[str, float]] = []  # per run since the last reset: when its handler started, first update
+    phase_started = time.perf_counter()
+    controlled = runs.controlled
+
+    def timed_run(*arguments: object) -> Iterator:
+        """The handlers' run (`runs.controlled`), with server-side times: where a first frame's wait goes."""
+        timing = {"started": time.perf_counter() - phase_started, "updates": 0}
+        timings.append(timing)
+        for update in controlled(*arguments):
+            timing.setdefault("first_update", time.perf_counter() - phase_started - timing["started"])
+            timing["updates"] += 1
+            yield update
+
+    runs.controlled = timed_run
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     print(f"http://127.0.0.1:{port}/", flush=True)
     for line in sys.stdin:
         if line.strip() == "reset":
             batching.statistics.update(dict.fromkeys(batching.statistics, 0))
+            timings.clear()
+            phase_started = time.perf_counter()
         status = Path("/proc/self/status").read_text()
         peak_kb = int(next(row.split()[1] for row in status.splitlines() if row.startswith("VmHWM")))
-        print(
-            json.dumps({**batching.statistics, "peak_rss_mb": peak_kb / 1024, "batching": batching.ENABLED}), flush=True
-        )
+        statistics = {**batching.statistics, "peak_rss_mb": peak_kb / 1024, "batching": batching.ENABLED}
+        cpu = {"cpu_seconds": cpu_seconds("self"), "torch_cpu_seconds": cpu_seconds(f"self/task/{torch_thread_id()}")}
+        print(json.dumps({**statistics, **cpu, "runs": timings}), flush=True)
     app.demo.close()
+
+
+def cpu_seconds(process: str) -> float:
+    """CPU time (user + system) of /proc/<process>: a process, or one of its threads (self/task/<id>)."""
+    fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def torch_thread_id() -> int:
+    """The OS id of the torch thread (pipelines/torch_thread.py names it), found without queueing work there."""
+    return next(thread.native_id for thread in threading.enumerate() if thread.name == "torch")
+
+
+def server_times(runs: list[dict[str, float]]) -> str:
+    """Where the first frame's wait went, on the server: submit to handler start (HTTP, Gradio's queue), handler
+    start to its first update (the torch thread: text encoder, first step, its turn in a batch); updates sent."""
+    started = percentiles([run["started"] for run in runs])
+    first = percentiles([run["first_update"] for run in runs if "first_update" in run])
+    updates = sum(run["updates"] for run in runs)
+    return (
+        f"server: handlers started {started} after the phase began; first update {first} after that; {updates} updates"
+    )
 
 
 def warm_up(url: str, folder: Path) -> None:
@@ -254,7 +297,6 @@ def main() -> None:
     parser.add_argument("--students", type=int, nargs="+", default=[1, 8, 30])
     parser.add_argument("--url", help="an app already running (then no server statistics)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per phase before runs are cancelled")
-    parser.add_argument("--concurrency", type=int, default=64, help="GRADIO_DEFAULT_CONCURRENCY_LIMIT of the server")
     parser.add_argument("--out", help="append the markdown table to this file")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # the server subprocess: its port
     args = parser.parse_args()
@@ -263,9 +305,14 @@ def main() -> None:
         return
     if any(not 1 <= students <= 60 for students in args.students):
         parser.error("--students must be between 1 and 60")
-    server = None if args.url else Server(args.concurrency)
+    server = None if args.url else Server()
     url = args.url or server.url
     rows = []
+    before: dict[str, float] = {}  # CPU times when the concurrent phase began
+
+    def reset() -> None:  # the server's statistics from here on
+        before.update(server.ask("reset") if server else {}, clients=cpu_seconds("self"))
+
     try:
         with tempfile.TemporaryDirectory() as folder:
             warm_up(url, Path(folder))
@@ -273,14 +320,21 @@ def main() -> None:
                 requests = student_requests(students, Path(folder))
                 walls = {"sequential": run_phase(url, requests, concurrent=False, timeout=args.timeout)}
                 fetch_results(url, requests, "sequential")
-                if server:
-                    server.ask("reset")
                 everyone = requests + leaver(students)
-                walls["concurrent"] = run_phase(url, everyone, concurrent=True, timeout=args.timeout)
+                walls["concurrent"] = run_phase(url, everyone, concurrent=True, timeout=args.timeout, at_start=reset)
                 fetch_results(url, requests, "concurrent")
                 stats = server.ask("stats") if server else {"largest_batch": "n/a", "peak_rss_mb": float("nan")}
                 rows.append(table_row(students, everyone, walls, stats, url))
                 print(rows[-1], flush=True)
+                if server:
+                    print(server_times(stats["runs"]), flush=True)
+                    cpu = {name: stats[name] - before[name] for name in ("cpu_seconds", "torch_cpu_seconds")}
+                    clients = cpu_seconds("self") - before["clients"]
+                    print(
+                        f"CPU in the concurrent phase: server {cpu['cpu_seconds']:.1f} s, of which the torch thread "
+                        f"{cpu['torch_cpu_seconds']:.1f} s; the clients (this process) {clients:.1f} s",
+                        flush=True,
+                    )
     finally:
         if server:
             server.close()

@@ -121,21 +121,33 @@ class Throttle:
     before (the first run of a task after start-up draws its first x̂0 at once, not knowing). The
     frames in between update x_t and the status only. The share is 4 %: the rest of what the app
     does per frame (x_t views, grids, status) costs about 1 %, and the whole stays within 5 %.
+
+    `least_interval()`, if given, can lengthen the interval as things stand now: the app makes the runs
+    going at once share a rate of updates (each costs the web server a few ms of CPU: the images' PNGs,
+    its file cache, the stream; docs/serving.md), so that many runs do not take the CPU from the sampling.
     """
 
     draw_costs: ClassVar[dict[str, float]] = {}  # task -> seconds its last x̂0 drawing took, kept between runs
 
-    def __init__(self, task: str = "", interval: float = 0.1, max_share: float = 0.04) -> None:
+    def __init__(
+        self,
+        task: str = "",
+        interval: float = 0.1,
+        max_share: float = 0.04,
+        least_interval: Callable[[], float] | None = None,
+    ) -> None:
         self.task = task
         self.interval = interval
         self.max_share = max_share
+        self.least_interval = least_interval
         self.started = time.perf_counter()
         self.last_sent = -math.inf
         self.spent = 0.0  # seconds spent drawing in this run
 
     def ready(self, frame: Step) -> bool:
         now = time.perf_counter()
-        if frame.is_last or now - self.last_sent >= self.interval:
+        interval = max(self.interval, self.least_interval()) if self.least_interval else self.interval
+        if frame.is_last or now - self.last_sent >= interval:
             self.last_sent = now
             return True
         return False

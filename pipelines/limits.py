@@ -18,6 +18,10 @@ MAX_QUEUE = int(_setting("MAX_QUEUE", 100))  # requests waiting at once; one mor
 # Runs of one tab going at once. They take turns on the one torch thread (pipelines/torch_thread.py), so more
 # runs at once means everyone sees frames soon, each run a little slower; the whole is no slower.
 CONCURRENT_RUNS = int(_setting("CONCURRENT_RUNS", 32))
+# Streamed updates a second, all runs going together (handlers.stream_frames' Throttle): each costs the web server
+# ~5 ms of CPU (two PNGs at 2.4-3.3 ms each in a one-off timing of gr.Image; its file cache; the stream), so 30 a
+# second take ~15 % of a core, where 10 a second for each of 30 runs would take the whole machine (docs/serving.md).
+STREAMED_UPDATES_PER_SECOND = _setting("STREAMED_UPDATES_PER_SECOND", 30)
 RUN_SECONDS = _setting("RUN_SECONDS", 300)  # a run is stopped after this long, with what it drew kept for replay
 MAX_FILE_SIZE = os.environ.get("DIFFUSION_PLAYGROUND_MAX_FILE_SIZE", "10mb")  # uploads, checked by Gradio
 MAX_PROMPT_CHARACTERS = int(_setting("MAX_PROMPT_CHARACTERS", 300))  # longer prompts are cut, with a notice
