@@ -12,6 +12,7 @@ from pathlib import Path
 
 import gradio as gr
 
+import compare
 import how_it_works
 import keep
 from components import (
@@ -269,6 +270,9 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=limits.DELETE_CACHE) a
 
     with tabs, gr.Tab("How it works", id="how-it-works", elem_id="how-it-works-tab"):
         how_it_works.build()
+
+    with tabs, gr.Tab("Compare", id="compare", elem_id="compare-tab"):
+        compare.build()
 
     tab_inputs: dict[str, dict[str, gr.components.Component]] = {}  # task -> its inputs by parameter name
 

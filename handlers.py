@@ -142,7 +142,8 @@ def stream_frames(
 
     `start()` begins the run (it may raise ValueError for bad settings); `done(last_frame)` is the final
     status line and `result(last_frame)` the result shown; `announce`, a status shown before it starts.
-    Throttled to ~10 updates a second (fewer when a frame is costly to show), always the last. Stop (the
+    Throttled to ~10 updates a second, fewer when a frame is costly to show or many runs stream at once
+    (`limits.STREAMED_UPDATES_PER_SECOND` for all of them), always the last. Stop (the
     run's `slot` in `runs`) and the time limit end the run between steps, keeping its frames for replay.
     `task` names the tab, whose last run tells how much drawing x̂0 costs (`Throttle`). The frames kept
     for replay go with the last update only (on ZeroGPU each update is pickled to the server). The result
@@ -151,7 +152,7 @@ def stream_frames(
     if announce:
         yield gr.skip(), gr.skip(), gr.skip(), announce, seed, gr.skip(), gr.skip(), gr.skip(), gr.skip()
     frames: list[Frame | LatentFrame] = []
-    throttle = Throttle(task)
+    throttle = Throttle(task, least_interval=lambda: runs.going() / limits.STREAMED_UPDATES_PER_SECOND)
     try:
         with closing(start()) as run:  # closing the run (Stop, or the user went away) ends its sampling loop
             for frame in run:
