@@ -31,6 +31,8 @@ from handlers import (
     change_map_view,
     mask_brush,
     model_defaults,
+    play,
+    play_step,
     replay_step,
     run_classifier_guidance,
     run_inpainting,
@@ -281,7 +283,7 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=limits.DELETE_CACHE) a
 
         A click on Generate while this tab's last run is still finishing (just after Stop) is kept and runs
         next ("always_last"; Gradio's default drops it). Many users' runs go at once (`limits`)."""
-        noisy, estimate, result, status, replay, frames, animation, sheet = outputs
+        noisy, estimate, result, status, replay, frames, animation, sheet, play_button, timer = outputs
         tab_inputs[handler.task] = dict(zip(inspect.signature(handler).parameters, inputs))
         button.click(
             handler,
@@ -294,6 +296,8 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=limits.DELETE_CACHE) a
         )
         stop.click(stopper(handler.task), queue=False, api_visibility="private")
         replay.input(replay_step, inputs=[replay, frames], outputs=[noisy, estimate, status], api_visibility="private")
+        play_button.click(play, inputs=frames, outputs=[timer, replay], api_visibility="private")
+        timer.tick(play_step, [replay, frames], [replay, noisy, estimate, status, timer], api_visibility="private")
         if "model" not in tab_inputs[handler.task]:  # classifier guidance: one model, no dropdown
             return
         settings = tuple(name for name in ("scheduler", "steps", "guidance_scale") if name in tab_inputs[handler.task])

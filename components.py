@@ -94,12 +94,16 @@ def stream_outputs(
     task: str, noisy_label: str, estimate_label: str, compare: bool = False
 ) -> list[gr.components.Component]:
     """x_t and x̂0 side by side, status, replay slider, result (a before/after slider if `compare`), the
-    frames kept for replay, and the run's trajectory animation and contact sheet to download."""
+    frames kept for replay, the run's trajectory animation and contact sheet to download, and the Play
+    button with the timer that steps the replay through the run."""
     with gr.Row():
         noisy = gr.Image(label=noisy_label, format="png", height=256, elem_classes="pixelated")
         estimate = gr.Image(label=estimate_label, format="png", height=256, elem_classes="pixelated")
     status = gr.Markdown("Press **Generate** to start from pure noise.", elem_id=f"{task}-status")
-    replay = gr.Slider(0, 1, value=1, step=1, label="Replay: step", visible=False)
+    with gr.Row():
+        replay = gr.Slider(0, 1, value=1, step=1, label="Replay: step", visible=False, scale=4)
+        play = gr.Button("▶ Play the run", size="sm", scale=1, elem_id=f"{task}-play")
+    timer = gr.Timer(0.1, active=False)  # ticks while Play runs: one shown step per tick
     if compare:
         result = gr.ImageSlider(
             label="Result: bicubic ◀ ▶ diffusion",
@@ -118,7 +122,7 @@ def stream_outputs(
     # Every step's frame, for the replay slider (previews of at most 128 px: ~50 MB for 1000 steps of 8 32-px
     # images; latent frames keep only their latents until shown); dropped 30 minutes after the last run.
     frames = gr.State([], time_to_live=FRAMES_KEPT_SECONDS)
-    return [noisy, estimate, result, status, replay, frames, animation, sheet]
+    return [noisy, estimate, result, status, replay, frames, animation, sheet, play, timer]
 
 
 def batch_slider() -> gr.Slider:

@@ -138,7 +138,7 @@ def stream_frames(
     announce: str | None = None,
 ) -> Iterator[tuple]:
     """Stream any task's frames to its tab: x_t, x̂0, result, status, seed, replay slider, the run's trajectory
-    animation and contact sheet (`keep.kept`, with the last update), frames kept for replay.
+    animation and contact sheet (`keep.kept`, in an update of their own after the result's), frames kept for replay.
 
     `start()` begins the run (it may raise ValueError for bad settings); `done(last_frame)` is the final
     status line and `result(last_frame)` the result shown; `announce`, a status shown before it starts.
@@ -176,8 +176,10 @@ def stream_frames(
     except Exception as error:  # anything else (out of memory, a broken model): say what, keep serving
         raise gr.Error(f"Generation failed: {type(error).__name__}: {str(error)[:300]}") from error
     noisy, estimate, _ = frame_views(frame)
-    shown, animation, sheet = keep.kept(task, settings, frames, result(frame))
-    yield noisy, estimate, shown, done(frame), seed, replay_slider(frames), animation, sheet, frames
+    shown, status, replay = result(frame), done(frame), replay_slider(frames)
+    yield noisy, estimate, shown, status, seed, replay, gr.skip(), gr.skip(), frames  # the result, at once
+    shown, animation, sheet = keep.kept(task, settings, frames, shown)  # then the files (a few tenths of a second)
+    yield noisy, estimate, shown, status, seed, replay, animation, sheet, frames
 
 
 def run_seed(seed: float, random_seed: bool) -> int:
@@ -470,3 +472,22 @@ def replay_step(step: float, frames: list) -> tuple:
     if not frames:
         raise gr.Error("Generate first: the replay shows the steps of the last run.")
     return frame_views(frames[min(max(int(step), 1), len(frames)) - 1])
+
+
+PLAYED_STEPS = 60  # Play shows at most this many of a run's steps, one a tick (~6 s at 10 ticks a second)
+
+
+def play(frames: list) -> tuple:
+    """Play: the replay from its first step, the timer started (`play_step` at each tick)."""
+    if not frames:
+        raise gr.Error("Generate first: Play shows the steps of the last run.")
+    return gr.Timer(active=True), 1
+
+
+def play_step(step: float, frames: list) -> tuple:
+    """One tick of Play: the replay a stride further (the last step always shown), the timer stopped at the end."""
+    if not frames:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=False)
+    stride = max(1, -(-len(frames) // PLAYED_STEPS))
+    step = min(len(frames), int(step) + stride)
+    return step, *replay_step(step, frames), gr.Timer(active=step < len(frames))

@@ -154,7 +154,7 @@ def _from_pretrained(entry: Entry, folder: str) -> DiffusionPipeline:
         folder,
         use_safetensors=True,
         trust_remote_code=False,
-        torch_dtype=dtype(entry, on),
+        dtype=dtype(entry, on),
         variant=entry.variant or None,
     )
     return pipeline.to(on)

@@ -67,6 +67,12 @@ def test_generate_streams_frames_then_shows_the_result(app_url: str, browser) ->
     replay.fill("1")
     replay.press("Enter")
     page.wait_for_selector("#unconditional-status:has-text('Step 1 / 60')", timeout=30_000)
+    # Play steps the replay through the whole run, ending on its last step
+    page.evaluate(WATCH_STATUS, "#unconditional-status")
+    tab.locator("#unconditional-play").click()
+    page.wait_for_selector("#unconditional-status:has-text('Step 60 / 60')", timeout=60_000)
+    played = [text for text in page.evaluate("window.statuses") if text.startswith("Step")]
+    assert len(played) >= 3 and played[0] != "Step 60 / 60", played
     Path(ARTIFACTS).mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "unconditional.png"), full_page=True)
     assert not errors, errors

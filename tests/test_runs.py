@@ -52,3 +52,24 @@ def test_a_run_past_the_time_limit_ends_with_its_frames_kept(monkeypatch: pytest
     status = updates[-1][3]
     assert status.startswith("Stopped at the time limit of 0 s after step 1 of 50")
     assert len(updates[-1][-1]) == 1  # the frames drawn so far, for the replay slider
+
+
+def test_play_steps_through_the_run_and_stops_at_its_end() -> None:
+    import numpy as np
+
+    from pipelines.frames import Frame
+
+    image = np.zeros((1, 4, 4, 3), dtype=np.uint8)
+    frames = [Frame(step, 130, 1000 - step, 0.0, image, image) for step in range(1, 131)]
+    timer, first = handlers.play(frames)
+    assert first == 1 and timer.active
+    shown, step = [], first
+    while True:
+        step, _, _, status, timer = handlers.play_step(step, frames)
+        shown.append(step)
+        if not timer.active:
+            break
+    assert shown[0] == 4 and shown[-1] == 130 and len(shown) <= handlers.PLAYED_STEPS  # strides of 3
+    assert status.startswith("Step 130 / 130")
+    with pytest.raises(Exception, match="Generate first"):
+        handlers.play([])
