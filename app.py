@@ -27,22 +27,17 @@ from components import (
     stream_outputs,
 )
 from handlers import (
-    MAX_SEED,
     change_map_view,
     mask_brush,
-    model_defaults,
-    play,
-    play_step,
-    replay_step,
     run_classifier_guidance,
     run_inpainting,
     run_super_resolution,
     run_text_to_image,
     run_unconditional,
     soft_mask_brush,
-    stopper,
 )
 from pipelines import classifier_guidance, inpainting, limits, super_resolution, text_to_image, unconditional
+from stream import MAX_SEED, model_defaults, play, play_step, replay_step, stopper
 
 EXAMPLE_PROMPTS = [
     ["a large red circle on the left"],

@@ -2,7 +2,7 @@
 
 `build()` lays the tab out and wires its events; app.py calls it inside the tab. The handlers only check,
 stream and format: the grids are `pipelines/grids.py`. Each panel's run is a run of its own (session, panel)
-(`handlers.tab_handler`: Stop ends it, Generate again replaces it).
+(`stream.tab_handler`: Stop ends it, Generate again replaces it).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import numpy as np
 
 import runs
 from components import checked, model_dropdown, run_buttons, sampler_inputs
-from handlers import MAX_SEED, stopper, tab_handler, tell, whole_number
 from pipelines import catalogue, grids, limits, text_to_image, unconditional
 from pipelines.frames import Throttle
 from pipelines.grids import GridStep
+from stream import MAX_SEED, stopper, tab_handler, tell, whole_number
 
 GUIDANCE_TEXT = """
 ### Guidance sweep

@@ -10,9 +10,9 @@ from __future__ import annotations
 import gradio as gr
 from PIL import Image, UnidentifiedImageError
 
-from handlers import MAX_BATCH_SIZE, MAX_SEED
 from pipelines import catalogue, text_to_image
 from pipelines.loading import SCHEDULERS
+from stream import MAX_BATCH_SIZE, MAX_SEED
 
 FRAMES_KEPT_SECONDS = 1800  # a session's replay frames are dropped after 30 minutes without use
 

@@ -17,10 +17,10 @@ import numpy as np
 from PIL import Image
 
 from components import UPLOAD_SETTINGS, checked, model_dropdown
-from handlers import whole_number
 from pipelines import forward_process, plots, toy2d
 from pipelines.forward_process import NUM_TRAIN_TIMESTEPS, SCHEDULES
 from pipelines.unconditional import DEFAULT_MODEL, MAX_SEED, PIPELINE_CLASSES
+from stream import whole_number
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "assets" / "examples"
 EXAMPLES = sorted(str(path) for path in EXAMPLES_DIR.glob("*.png"))  # the shapes scenes and the photos

@@ -1,7 +1,7 @@
 """What a run leaves to take home, as the app's events see it: the files of a run's last update, and the
 PNG info box that puts a PNG's settings back into its tab.
 
-`kept` is called by `handlers.stream_frames` at the end of every run: the result as shown becomes a PNG
+`kept` is called by `stream.stream_frames` at the end of every run: the result as shown becomes a PNG
 file carrying the run's settings (Gradio serves a file path as it is; an array it would encode again,
 without them), beside the trajectory animation and the contact sheet (`pipelines.keepsakes`). `png_info`
 is the box's API (`/png_info`, parameter `image`); `restorer` makes its Restore button's handler.

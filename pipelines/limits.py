@@ -18,7 +18,7 @@ MAX_QUEUE = int(_setting("MAX_QUEUE", 100))  # requests waiting at once; one mor
 # Runs of one tab going at once. They take turns on the one torch thread (pipelines/torch_thread.py), so more
 # runs at once means everyone sees frames soon, each run a little slower; the whole is no slower.
 CONCURRENT_RUNS = int(_setting("CONCURRENT_RUNS", 32))
-# Streamed updates a second, all runs going together (handlers.stream_frames' Throttle): each costs the web server
+# Streamed updates a second, all runs going together (stream.stream_frames' Throttle): each costs the web server
 # ~5 ms of CPU (two PNGs at 2.4-3.3 ms each in a one-off timing of gr.Image; its file cache; the stream), so 30 a
 # second take ~15 % of a core, where 10 a second for each of 30 runs would take the whole machine (docs/serving.md).
 STREAMED_UPDATES_PER_SECOND = _setting("STREAMED_UPDATES_PER_SECOND", 30)

@@ -290,7 +290,7 @@ def test_a_hub_model_announces_its_download_then_says_why_it_failed(client: Clie
 
 
 def test_picking_a_model_sets_its_defaults() -> None:
-    from handlers import model_defaults
+    from stream import model_defaults
 
     defaults = model_defaults(("scheduler", "steps", "guidance_scale"))
     assert defaults("shapes-sd") == ("DPM-Solver++", 25, 5.0)

@@ -8,6 +8,7 @@ import pytest
 
 import handlers
 import runs
+import stream
 from pipelines import limits
 
 
@@ -61,15 +62,15 @@ def test_play_steps_through_the_run_and_stops_at_its_end() -> None:
 
     image = np.zeros((1, 4, 4, 3), dtype=np.uint8)
     frames = [Frame(step, 130, 1000 - step, 0.0, image, image) for step in range(1, 131)]
-    timer, first = handlers.play(frames)
+    timer, first = stream.play(frames)
     assert first == 1 and timer.active
     shown, step = [], first
     while True:
-        step, _, _, status, timer = handlers.play_step(step, frames)
+        step, _, _, status, timer = stream.play_step(step, frames)
         shown.append(step)
         if not timer.active:
             break
-    assert shown[0] == 4 and shown[-1] == 130 and len(shown) <= handlers.PLAYED_STEPS  # strides of 3
+    assert shown[0] == 4 and shown[-1] == 130 and len(shown) <= stream.PLAYED_STEPS  # strides of 3
     assert status.startswith("Step 130 / 130")
     with pytest.raises(Exception, match="Generate first"):
-        handlers.play([])
+        stream.play([])

@@ -1,0 +1,236 @@
+"""What every tab's run streams, and the machinery around it: one `stream_frames` turns any task's
+frames into a tab's updates (x_t and x̂0 grids, the result, a status line, the replay slider, the run's
+files), throttled, ended by Stop or the time limit, bad settings turned into a message for the user;
+`tab_handler` makes a tab's run a run of its own (session, tab) (`runs.py`) under `spaces.GPU` where
+that exists (`gpu.py`); the replay slider, Play and the model defaults. `handlers.py` holds each tab's
+handler, built on these.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import random
+from collections.abc import Callable, Iterator
+from contextlib import closing, nullcontext
+
+import gradio as gr
+import numpy as np
+
+import gpu
+import keep
+import runs
+from pipelines import (
+    catalogue,
+    classifier_guidance,
+    limits,
+    loading,
+)
+from pipelines.frames import Frame, LatentFrame, Throttle, image_grid
+
+MAX_BATCH_SIZE = 8  # every tab's batch limit
+MAX_SEED = 2**32 - 1
+RESULT_SIZE = 256  # small results are enlarged (nearest neighbour) to about this many pixels, so a download is visible
+
+
+def whole_number(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value) or value != int(value):
+        raise gr.Error(f"{name} must be a whole number; got {str(value)[:40]}.")
+    return int(value)
+
+
+def frame_views(frame: Frame, throttle: Throttle | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """The x_t grid, the x̂0 grid and a status line for one frame; x̂0 is skipped when `throttle` cannot afford it."""
+    status = f"Step {frame.step} / {frame.total_steps} · t = {frame.timestep} · {frame.elapsed:.2f} s"
+    if isinstance(frame, classifier_guidance.GuidedFrame):  # what the guiding classifier believes at this step
+        status += f" · {frame.probability_text()}"
+    if throttle is not None and not throttle.affordable():
+        return image_grid(frame.noisy_sample), gr.skip(), status
+    with throttle.timed() if throttle else nullcontext():  # decoding a latent x̂0 is the costly part
+        estimate = image_grid(frame.predicted_original)
+    return image_grid(frame.noisy_sample), estimate, status
+
+
+def session(request: gr.Request | None) -> str | None:
+    return request.session_hash if request else None
+
+
+def stopper(task: str) -> Callable[[gr.Request], None]:
+    """The Stop button of tab `task`: ends this session's run of that tab only."""
+
+    def request_stop(request: gr.Request) -> None:
+        runs.stop(session(request), task)
+
+    return request_stop
+
+
+def tab_handler(task: str, **fixed: object) -> Callable[[Callable], Callable]:
+    """Make `run(slot, *inputs)` the handler of tab `task`, `handler(*inputs, request)`: the run of this
+    session's tab (`runs.controlled`: Stop ends it, Generate again replaces it), under `spaces.GPU` where
+    there is one, asking for the seconds its model, steps and batch size take (`gpu.seconds`). The handler
+    keeps `run`'s parameter names (the API's) without `slot`. `fixed`: the model and steps of a tab that
+    has no input for them, for its GPU seconds."""
+
+    def decorate(run: Callable[..., Iterator[tuple]]) -> Callable[..., Iterator[tuple]]:
+        names = list(inspect.signature(run).parameters)[1:]
+
+        def gpu_seconds(slot: int, *inputs: object) -> int:
+            named = {**fixed, **dict(zip(names, inputs))}
+            return gpu.seconds(named["model"], named["steps"], named.get("batch_size", 1))
+
+        on_gpu = gpu.on_gpu(gpu_seconds)(run)
+
+        @functools.wraps(run)
+        def handler(*inputs: object, request: gr.Request | None = None) -> Iterator[tuple]:
+            if len(inputs) == len(names) + 1:  # Gradio passes the request after the inputs, by position
+                *inputs, request = inputs
+            yield from runs.controlled(session(request), task, on_gpu, *inputs)
+
+        parameters = list(inspect.signature(run).parameters.values())[1:]
+        request = inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)
+        handler.__signature__ = inspect.Signature(parameters + [request])
+        handler.__annotations__ = {**run.__annotations__, "request": "gr.Request | None"}
+        handler.__annotations__.pop("slot", None)
+        del handler.__wrapped__  # Gradio reads the signature above, not run's
+        handler.task = task  # what its Stop button names (`stopper`)
+        handler.run, handler.gpu_seconds = run, gpu_seconds  # for tests of the run under a stand-in of spaces.GPU
+        return handler
+
+    return decorate
+
+
+def result_grid(frame: Frame | LatentFrame) -> np.ndarray:
+    """The images of the last frame as one grid, small ones enlarged so that they are visible."""
+    return enlarged_grid(frame.predicted_original)
+
+
+def enlarged_grid(images: np.ndarray) -> np.ndarray:
+    return image_grid(images, scale=max(1, RESULT_SIZE // images.shape[1]))
+
+
+def loading_notice(model: object, pipeline_classes: tuple[str, ...]) -> str | None:
+    """What to show while a hub model is fetched and loaded on its first use (minutes, for a big one)."""
+    try:
+        entry = catalogue.entry(model, pipeline_classes)
+    except ValueError:
+        return None  # refused by the run itself, with the message
+    if entry.is_local or loading.is_loaded(entry.name):
+        return None
+    return f"Loading {entry.name}: downloaded on its first use, this can take a few minutes…"
+
+
+def stream_frames(
+    task: str,
+    start: Callable[[], Iterator[Frame | LatentFrame]],
+    seed: int,
+    done: Callable,
+    slot: int,
+    *,
+    settings: dict,
+    result: Callable[[Frame | LatentFrame], object] = result_grid,
+    announce: str | None = None,
+) -> Iterator[tuple]:
+    """Stream any task's frames to its tab: x_t, x̂0, result, status, seed, replay slider, the run's trajectory
+    animation and contact sheet (`keep.kept`, in an update of their own after the result's), frames kept for replay.
+
+    `start()` begins the run (it may raise ValueError for bad settings); `done(last_frame)` is the final
+    status line and `result(last_frame)` the result shown; `announce`, a status shown before it starts.
+    Throttled to ~10 updates a second, fewer when a frame is costly to show or many runs stream at once
+    (`limits.STREAMED_UPDATES_PER_SECOND` for all of them), always the last. Stop (the
+    run's `slot` in `runs`) and the time limit end the run between steps, keeping its frames for replay.
+    `task` names the tab, whose last run tells how much drawing x̂0 costs (`Throttle`). The frames kept
+    for replay go with the last update only (on ZeroGPU each update is pickled to the server). The result
+    goes as a PNG file carrying `settings` (the run's handler parameters, as used).
+    """
+    if announce:
+        yield gr.skip(), gr.skip(), gr.skip(), announce, seed, gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    frames: list[Frame | LatentFrame] = []
+    throttle = Throttle(task, least_interval=lambda: runs.going() / limits.STREAMED_UPDATES_PER_SECOND)
+    try:
+        with closing(start()) as run:  # closing the run (Stop, or the user went away) ends its sampling loop
+            for frame in run:
+                frames.append(frame)
+                if frame.is_last:  # sent below with the result
+                    break
+                stopped = runs.stop_requested(slot)
+                if stopped or frame.elapsed > limits.RUN_SECONDS:  # checked between steps: ends cleanly
+                    reason = "Stopped" if stopped else f"Stopped at the time limit of {limits.RUN_SECONDS:g} s"
+                    status = f"{reason} after step {frame.step} of {frame.total_steps}. The replay slider shows those."
+                    gr.Warning(status)
+                    noisy, estimate, _ = frame_views(frame)
+                    _, animation, sheet = keep.kept(task, settings, frames, None)
+                    yield noisy, estimate, gr.skip(), status, seed, replay_slider(frames), animation, sheet, frames
+                    return
+                if throttle.ready(frame):
+                    noisy, estimate, status = frame_views(frame, throttle)
+                    yield noisy, estimate, gr.skip(), status, seed, gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    except ValueError as error:  # settings, input or model the pipeline refused: tell the user why
+        raise gr.Error(str(error)) from error
+    except Exception as error:  # anything else (out of memory, a broken model): say what, keep serving
+        raise gr.Error(f"Generation failed: {type(error).__name__}: {str(error)[:300]}") from error
+    noisy, estimate, _ = frame_views(frame)
+    shown, status, replay = result(frame), done(frame), replay_slider(frames)
+    yield noisy, estimate, shown, status, seed, replay, gr.skip(), gr.skip(), frames  # the result, at once
+    shown, animation, sheet = keep.kept(task, settings, frames, shown)  # then the files (a few tenths of a second)
+    yield noisy, estimate, shown, status, seed, replay, animation, sheet, frames
+
+
+def run_seed(seed: float, random_seed: bool) -> int:
+    """The seed of a run: the one given, or a random one (shown to the user, so the run can be made again)."""
+    return random.randint(0, MAX_SEED - MAX_BATCH_SIZE) if random_seed else whole_number(seed, "Seed")
+
+
+def seeds_text(seed: int, batch_size: int) -> str:
+    return f"seed {seed}" if batch_size == 1 else f"seeds {seed}–{seed + batch_size - 1}"
+
+
+def steps_text(frame: Frame | LatentFrame, steps: int, scheduler: str) -> str:
+    calls = f" ({frame.total_steps} model calls)" if frame.total_steps != steps else ""
+    return f"{steps} steps of {scheduler}{calls}"
+
+
+def tell(notices: list[str], toast: Callable[[str], None] = gr.Warning) -> None:
+    for notice in notices:
+        toast(notice)
+
+
+def model_defaults(settings: tuple[str, ...]) -> Callable[[str], tuple]:
+    """What picking a model does to a tab's `settings` ("scheduler", "steps", "guidance_scale"): each takes the
+    value the catalogue gives for that model (sd-turbo: 2 steps, no guidance), or stays as it is."""
+
+    def defaults(model: str) -> tuple:
+        entry = next((item for item in catalogue.entries() if item.name == model), None)
+        values = entry.defaults if entry else {}
+        return tuple(values.get(name, gr.skip()) for name in settings)
+
+    return defaults
+
+
+def replay_slider(frames: list) -> dict:
+    # a one-step run has nothing to replay (and a slider from 1 to 1 is refused by Gradio)
+    return gr.update(minimum=1, maximum=max(2, len(frames)), value=len(frames), visible=len(frames) > 1)
+
+
+def replay_step(step: float, frames: list) -> tuple:
+    if not frames:
+        raise gr.Error("Generate first: the replay shows the steps of the last run.")
+    return frame_views(frames[min(max(int(step), 1), len(frames)) - 1])
+
+
+PLAYED_STEPS = 60  # Play shows at most this many of a run's steps, one a tick (~6 s at 10 ticks a second)
+
+
+def play(frames: list) -> tuple:
+    """Play: the replay from its first step, the timer started (`play_step` at each tick)."""
+    if not frames:
+        raise gr.Error("Generate first: Play shows the steps of the last run.")
+    return gr.Timer(active=True), 1
+
+
+def play_step(step: float, frames: list) -> tuple:
+    """One tick of Play: the replay a stride further (the last step always shown), the timer stopped at the end."""
+    if not frames:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=False)
+    stride = max(1, -(-len(frames) // PLAYED_STEPS))
+    step = min(len(frames), int(step) + stride)
+    return step, *replay_step(step, frames), gr.Timer(active=step < len(frames))
