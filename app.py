@@ -74,9 +74,10 @@ with the photo" corrects each decoded image until, shrunk back, it is the photo 
 CLASSIFIER_GUIDANCE_EXPLANATION = """
 **Classifier guidance** (Dhariwal & Nichol 2021): the unconditional model above knows no words, but a small
 classifier that reads *noisy* images (trained at every noise level t) can tell it which way "red" or "circle" lies.
-At every step the gradient of the classifier's log p(target | x_t), times the **guidance strength** s, is added to
-the model's score: ε̂ − s·√(1−ᾱ_t)·∇ log p(target | x_t). The status shows the classifier's probability of the target
-at each step. The result's **top row is guided; the bottom row is the same seeds without guidance** (s = 0).
+At every step the gradient of the classifier's log p(target | x_t), times the **guidance strength** s and the step's
+noise variance Σ, moves the step's mean: x_t−1 ~ N(μ + s·Σ·∇ log p(target | x_t), Σ). The status shows the
+classifier's probability of the target at each step. The result's **top row is guided; the bottom row is the same
+seeds without guidance** (s = 0).
 """
 PNG_INFO_EXPLANATION = """
 Every result this app serves is a PNG that carries its settings in a `parameters` text, as AUTOMATIC1111's web UI

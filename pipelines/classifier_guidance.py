@@ -6,9 +6,10 @@
     frame = generate(target="circle", guidance_scale=10)  # frame.predicted_original: guided, frame.unguided: not
 
 At every step the gradient of the classifier's log p(y | x_t) (`pipelines/noisy_classifier.py`, trained by
-`python -m train.train_classifier`) is added, times the guidance scale s, to the score the diffusion model's
-output implies: the sample drifts towards images the classifier takes for the target. The same seeds run
-beside it without guidance (in the same batch), so that each image can be compared with what it would have been.
+`python -m train.train_classifier`), times the guidance scale s and the step's variance Σ, shifts the step's
+mean (the paper's Algorithm 1): the sample drifts towards images the classifier takes for the target. The same
+seeds run beside it without guidance (in the same batch), so that each image can be compared with what it
+would have been.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils.torch_utils import randn_tensor
 
 from pipelines import batching, torch_thread, unconditional
@@ -32,12 +34,12 @@ from pipelines.noisy_classifier import DEFAULT_CLASSIFIER, NoisyClassifier, load
 from pipelines.sampling import reverse_process
 
 DEFAULT_MODEL = "shapes-ddpm"  # the classifier was trained on its noise schedule
-# Stochastic, as the paper's DDPM sampling: the noise each step adds lets the sample recover from the early,
-# large pushes of the gradient (with DDIM they saturate x̂0 and break the shapes: docs/classifier-guidance.md).
-# The guided and unguided images draw the same noise, so they differ by the guidance only.
+# Stochastic, as the paper's Algorithm 1: each step draws x_t' ~ N(μ + sΣ∇ log p(y | x_t), Σ), and this
+# sampler's step has DDPM's Σ (docs/classifier-guidance.md). The guided and unguided images draw the same noise,
+# so they differ by the guidance only.
 DEFAULT_SCHEDULER = "DPM-Solver++ SDE"
 DEFAULT_STEPS = 50
-DEFAULT_GUIDANCE_SCALE = 4.0  # the best of 4 and 8 (docs/classifier-guidance.md: python -m train.evaluate_classifier)
+DEFAULT_GUIDANCE_SCALE = 8.0  # the best of 4, 8, 16 and 32 (docs/classifier-guidance.md, train/evaluate_classifier.py)
 MAX_GUIDANCE_SCALE = 100.0
 
 
@@ -92,23 +94,38 @@ def guided_output(
     gradient: torch.Tensor,
     guidance_scale: torch.Tensor,
     alpha_prod: torch.Tensor,
+    alpha_prod_previous: torch.Tensor,
     prediction_type: str,
 ) -> torch.Tensor:
-    """The model's output with s·∇ log p(y | x_t) added to the score it implies, in the model's parametrisation.
+    """The model's output at t changed so that the step to t' (ᾱ_t, ᾱ_t') moves its mean by s·Σ·∇ log p(y | x_t).
 
-    The score is ∇ log p(x_t) = −ε̂ / √(1−ᾱ_t), so adding s∇ log p(y | x_t) to it is
-    ε̂' = ε̂ − s √(1−ᾱ_t) ∇ log p(y | x_t) (Dhariwal & Nichol 2021, eq. 14 and Algorithm 2). A v-prediction
-    model's v = (ε − √(1−ᾱ_t) x_t) / √ᾱ_t (Salimans & Ho 2022) moves by the same change over √ᾱ_t. With s = 0
-    the output is returned bit for bit.
+    That is Dhariwal & Nichol 2021, Algorithm 1: x_t' ~ N(μ + sΣ∇ log p(y | x_t), Σ), Σ the step's posterior
+    variance (1−ᾱ_t')/(1−ᾱ_t)·(1−ᾱ_t/ᾱ_t'). The step's mean weighs x̂0 by √ᾱ_t'·(1−ᾱ_t/ᾱ_t')/(1−ᾱ_t) (DDPM
+    eq. 7, and the first-order step of SDE-DPM-Solver++), so x̂0 moves by s·(1−ᾱ_t')/√ᾱ_t'·∇ log p(y | x_t);
+    the output follows, in the model's parametrisation: ε̂ = (x_t − √ᾱ_t x̂0)/√(1−ᾱ_t), or
+    v = (√ᾱ_t x_t − x̂0)/√(1−ᾱ_t) (Salimans & Ho 2022). With many steps (ᾱ_t' → ᾱ_t) this becomes
+    ε̂ − s√(1−ᾱ_t)∇ log p(y | x_t), the paper's eq. 14; with few, eq. 14 would move x̂0 by s(1−ᾱ_t)/√ᾱ_t·∇:
+    ~20,000·s·∇ at the first of 50 steps on the cosine schedule, which scrambles the layout. The last step
+    (t' = 0, Σ = 0) is not changed; with s = 0 the output is returned bit for bit.
     """
     scale = guidance_scale.view(-1, *([1] * (model_output.dim() - 1))).to(model_output)
+    original_shift = scale * (1 - alpha_prod_previous) / alpha_prod_previous.sqrt() * gradient
     if prediction_type == "epsilon":
-        return model_output - scale * (1 - alpha_prod).sqrt() * gradient
+        return model_output - (alpha_prod / (1 - alpha_prod)).sqrt() * original_shift
     if prediction_type == "v_prediction":
-        return model_output - scale * ((1 - alpha_prod) / alpha_prod).sqrt() * gradient
+        return model_output - original_shift / (1 - alpha_prod).sqrt()
     raise ValueError(
         f"Classifier guidance needs an epsilon or v-prediction model; this one predicts {prediction_type}."
     )
+
+
+def previous_alphas(scheduler: SchedulerMixin, alphas_cumprod: torch.Tensor) -> dict[int, torch.Tensor]:
+    """ᾱ_t' of the timestep t' each of the scheduler's timesteps t steps to (1 after the last: x_0 itself)."""
+    timesteps = sorted({int(round(float(timestep))) for timestep in scheduler.timesteps}, reverse=True)
+    return {
+        timestep: alphas_cumprod[later] if later >= 0 else torch.ones_like(alphas_cumprod[0])
+        for timestep, later in zip(timesteps, timesteps[1:] + [-1])
+    }
 
 
 def generate_steps(
@@ -149,6 +166,7 @@ def guided_frames(
     noise_scheduler = make_scheduler(scheduler, shared.scheduler.config)  # per request: schedulers keep state
     noise_scheduler.set_timesteps(steps, device=unet.device)
     alphas_cumprod = noise_scheduler.alphas_cumprod.to(unet.device, unet.dtype)
+    alphas_previous = previous_alphas(noise_scheduler, alphas_cumprod)
     # The guided images first, then the unguided ones: the same seeds, so the same noise at every draw.
     generator = [torch.Generator().manual_seed(seed + index) for index in list(range(batch_size)) * 2]
     scales = torch.tensor([guidance_scale] * batch_size + [0.0] * batch_size, device=unet.device)
@@ -164,13 +182,16 @@ def guided_frames(
         # 3. the classifier's ∇ log p(y | x_t), at the same x_t and t (Dhariwal & Nichol 2021, sec. 4.1)
         gradient, probability = classifier_gradient(classifier, noisy_sample, timestep, label)
         probabilities[:] = [probability]
-        # 4. shift the prediction: ε̂' = ε̂ − s √(1−ᾱ_t) ∇ log p(y | x_t) (their eq. 14); s = 0 for the unguided half
-        alpha_prod = alphas_cumprod[int(round(float(timestep)))]
-        return guided_output(model_output, gradient, scales, alpha_prod, noise_scheduler.config.prediction_type)
+        # 4. shift the prediction so that the step's mean moves by s Σ ∇ log p(y | x_t) (their Algorithm 1);
+        # s = 0 for the unguided half
+        step_from = int(round(float(timestep)))
+        alpha_prod, alpha_prod_previous = alphas_cumprod[step_from], alphas_previous[step_from]
+        prediction_type = noise_scheduler.config.prediction_type
+        return guided_output(model_output, gradient, scales, alpha_prod, alpha_prod_previous, prediction_type)
 
     started = time.perf_counter()
-    # 1. x_T ~ N(0, I), the same for an image and its unguided twin; 5. the sampler's step with ε̂' (their
-    # Algorithm 2 for DDIM), inside reverse_process
+    # 1. x_T ~ N(0, I), the same for an image and its unguided twin; 5. the sampler's step with the shifted
+    # prediction, inside reverse_process
     noise = randn_tensor(shape, generator=generator, device=unet.device, dtype=unet.dtype)
     denoising = reverse_process(denoise, noise_scheduler, noise, generator=generator)
     total_steps = len(noise_scheduler.timesteps)

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from diffusers import DDPMScheduler
 from gradio_client import Client
 from PIL import Image
 
 from pipelines import classifier_guidance, torch_thread, unconditional
-from pipelines.classifier_guidance import comparison, generate_steps, guided_output
+from pipelines.classifier_guidance import comparison, generate_steps, guided_output, previous_alphas
 from pipelines.noisy_classifier import ClassifierConfig, NoisyClassifier, load_classifier, save_classifier
 from pipelines.png_info import parameters_text, parse_parameters, read_parameters, settings_for_tab
 from train.shapes import COLOURS, SHAPES
@@ -57,22 +58,37 @@ def test_guidance_zero_is_the_unguided_run_bit_for_bit(tiny_shapes_ddpm: str, ti
     assert np.array_equal(frames[-1].predicted_original, plain.predicted_original)
 
 
-def test_guided_output_adds_the_scaled_gradient_to_the_score() -> None:
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_a_ddpm_step_with_the_guided_output_moves_its_mean_by_s_sigma_gradient(prediction_type: str) -> None:
+    """Dhariwal & Nichol 2021, Algorithm 1: x_t-1 ~ N(mu + s Sigma grad log p(y | x_t), Sigma), whatever the
+    model predicts and however many training steps one step spans."""
+    scheduler = DDPMScheduler(beta_schedule="squaredcos_cap_v2", prediction_type=prediction_type, clip_sample=False)
+    scheduler.set_timesteps(10)
+    alphas_previous = previous_alphas(scheduler, scheduler.alphas_cumprod)
     generator = torch.Generator().manual_seed(0)
-    noisy, noise, gradient = (torch.randn(2, 3, 4, 4, generator=generator) for _ in range(3))
-    alpha_prod = torch.tensor(0.3)
+    noisy, model_output, gradient = (torch.randn(2, 3, 4, 4, generator=generator) for _ in range(3))
     scale = torch.tensor([2.0, 0.0])
-    guided_noise = guided_output(noise, gradient, scale, alpha_prod, "epsilon")
-    expected = noise - scale.view(-1, 1, 1, 1) * (1 - alpha_prod).sqrt() * gradient  # Dhariwal & Nichol, eq. 14
-    assert torch.allclose(guided_noise, expected)
-    assert torch.equal(guided_noise[1], noise[1])  # s = 0: unchanged, bit for bit
-    # a v-prediction model: v = (eps - sqrt(1-a) x_t) / sqrt(a), guided the same way
-    velocity = (noise - (1 - alpha_prod).sqrt() * noisy) / alpha_prod.sqrt()
-    guided_velocity = guided_output(velocity, gradient, scale, alpha_prod, "v_prediction")
-    noise_of_guided_velocity = alpha_prod.sqrt() * guided_velocity + (1 - alpha_prod).sqrt() * noisy
-    assert torch.allclose(noise_of_guided_velocity, expected, atol=1e-5)
+    for timestep in scheduler.timesteps[:-1]:  # the last step adds no noise (Sigma = 0): it is left as it is
+        step_from = int(timestep)
+        guided = guided_output(
+            model_output,
+            gradient,
+            scale,
+            scheduler.alphas_cumprod[step_from],
+            alphas_previous[step_from],
+            prediction_type,
+        )
+        assert torch.equal(guided[1], model_output[1])  # s = 0: unchanged, bit for bit
+        means = [
+            scheduler.step(output, timestep, noisy, generator=torch.Generator().manual_seed(1)).prev_sample
+            for output in (model_output, guided)
+        ]
+        variance = scheduler._get_variance(step_from)  # the step's posterior variance, beta tilde
+        torch.testing.assert_close(
+            means[1] - means[0], scale.view(-1, 1, 1, 1) * variance * gradient, atol=1e-4, rtol=1e-4
+        )
     with pytest.raises(ValueError, match="epsilon or v-prediction"):
-        guided_output(noise, gradient, scale, alpha_prod, "sample")
+        guided_output(model_output, gradient, scale, torch.tensor(0.3), torch.tensor(0.5), "sample")
 
 
 @pytest.mark.parametrize(
@@ -122,7 +138,7 @@ def test_guidance_raises_the_target_rate_on_the_committed_models() -> None:
     from train.evaluate_classifier import guidance_rates
 
     rates = guidance_rates("red", classifier_guidance.DEFAULT_GUIDANCE_SCALE, samples=8, seed=1000, batch_size=8)
-    assert rates["guided"] >= rates["unguided"] + 0.25, rates  # measured: 6 of 8 red with guidance, none without
+    assert rates["guided"] >= rates["unguided"] + 0.25, rates  # measured: 5 of 8 red with guidance, none without
 
 
 @pytest.fixture(scope="module")
