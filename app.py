@@ -82,7 +82,8 @@ seeds without guidance** (s = 0).
 PNG_INFO_EXPLANATION = """
 Every result this app serves is a PNG that carries its settings in a `parameters` text, as AUTOMATIC1111's web UI
 writes them. Drop one here (or one of AUTOMATIC1111's) to read them; **Restore** puts them into their tab, where
-Generate makes the same image again (inpainting and super-resolution: load the image or photo again).
+Generate makes the same image again (inpainting and super-resolution: load the image or photo again); a Compare
+grid's go back into the Compare tab, with each cell's scale or sampler, and make the same grid again.
 """
 INPAINTING_EXPLANATION = """
 **Inpainting:** paint over part of an image (or pick an example and paint over one shape), then describe what should
@@ -270,7 +271,7 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=limits.DELETE_CACHE) a
         how_it_works.build()
 
     with tabs, gr.Tab("Compare", id="compare", elem_id="compare-tab"):
-        compare.build()
+        compare_inputs = compare.build()
 
     tab_inputs: dict[str, dict[str, gr.components.Component]] = {}  # task -> its inputs by parameter name
 
@@ -392,9 +393,10 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=limits.DELETE_CACHE) a
         "super_resolution",
     )
     png_image.change(keep.png_info, png_image, [png_text, png_notices, png_found], api_name="png_info")
-    restore_names, restore_outputs = keep.restore_targets(tab_inputs)
+    tab_ids = {task: task.replace("_", "-") for task in tab_inputs} | dict.fromkeys(compare_inputs, "compare")
+    restore_names, restore_outputs = keep.restore_targets(tab_inputs | compare_inputs)
     restore_button.click(
-        keep.restorer(restore_names, {task: task.replace("_", "-") for task in tab_inputs}),  # the tabs' ids
+        keep.restorer(restore_names, tab_ids),
         png_found,
         [*restore_outputs, tabs],
         api_visibility="private",

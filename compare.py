@@ -2,12 +2,15 @@
 
 `build()` lays the tab out and wires its events; app.py calls it inside the tab. The handlers only check,
 stream and format: the grids are `pipelines/grids.py`. Each panel's run is a run of its own (session, panel)
-(`stream.tab_handler`: Stop ends it, Generate again replaces it).
+(`stream.tab_handler`: Stop ends it, Generate again replaces it). A finished grid is served as a PNG carrying
+its settings (`pipelines/png_info.py`: the panel's inputs, so each cell's, and each image's seed), which the
+PNG info tab puts back into this tab.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import inspect
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing
 
 import gradio as gr
@@ -18,6 +21,8 @@ from components import checked, model_dropdown, run_buttons, sampler_inputs
 from pipelines import catalogue, grids, limits, text_to_image, unconditional
 from pipelines.frames import Throttle
 from pipelines.grids import GridStep
+from pipelines.keepsakes import run_folder
+from pipelines.png_info import parameters_text, png_with_parameters
 from stream import MAX_SEED, stopper, tab_handler, tell, whole_number
 
 GUIDANCE_TEXT = """
@@ -38,11 +43,30 @@ Text to image runs at guidance {text_to_image.DEFAULT_GUIDANCE_SCALE:g}.
 """
 
 
+def grid_png(task: str, settings: Mapping[str, object], step: GridStep) -> str | np.ndarray:
+    """The finished grid as a PNG file whose `parameters` text holds `settings` (the panel's inputs), the size
+    of its images and each image's seed; the grid itself, with a warning, if the file cannot be written."""
+    grid = grids.grid_image(step.labels, step.images, step.seconds)
+    height, width = step.images[0].shape[:2]
+    seeds = [settings["seed"]] * len(step.images)  # every cell starts from the same noise
+    text = parameters_text({"task": task, **settings, "size": (width, height), "seeds": seeds})
+    try:
+        return str(png_with_parameters(grid, text, run_folder() / f"{task}-seed{settings['seed']}.png"))
+    except OSError as error:
+        gr.Warning(f"The grid's PNG could not be written ({error}); it is shown without its settings.")
+        return grid
+
+
 def stream_grid(
-    task: str, start: Callable[[], Iterator[GridStep]], slot: int, done: Callable[[GridStep], str]
-) -> Iterator[tuple[np.ndarray | dict, str]]:
+    task: str,
+    start: Callable[[], Iterator[GridStep]],
+    slot: int,
+    done: Callable[[GridStep], str],
+    settings: Mapping[str, object],
+) -> Iterator[tuple[np.ndarray | str | dict, str]]:
     """The grid as it grows and a status line: each finished cell, and the running cell's x̂0 (when drawing it
-    is affordable, `Throttle`) about ten times a second; Stop and the time limit end it between steps."""
+    is affordable, `Throttle`) about ten times a second; Stop and the time limit end it between steps. The
+    finished grid comes as a PNG carrying `settings` (`grid_png`)."""
     throttle = Throttle(task)
     elapsed = 0.0
     try:
@@ -77,7 +101,7 @@ def stream_grid(
         raise gr.Error(str(error)) from error
     except Exception as error:  # anything else (out of memory, a broken model): say what, keep serving
         raise gr.Error(f"Generation failed: {type(error).__name__}: {str(error)[:300]}") from error
-    yield grids.grid_image(step.labels, step.images, step.seconds), done(step)
+    yield grid_png(task, settings, step), done(step)
 
 
 def checked_prompt(prompt: object) -> str:
@@ -106,6 +130,7 @@ def run_guidance_sweep(
         start,
         slot,
         lambda step: f"Done: {total(step)}, “{limits.shown(prompt)}”, {steps} steps of {scheduler}, seed {seed}.",
+        {"model": model, "prompt": prompt, "seed": seed, "scales": scales, "scheduler": scheduler, "steps": steps},
     )
 
 
@@ -121,25 +146,40 @@ def run_sampler_comparison(
             tell(text_to_image.prompt_notices(model, prompt))
         return grids.sampler_comparison_steps(task, model, prompt, seed, samplers)
 
+    settings = {"grid_task": task, "model": model, "seed": seed, "samplers": samplers}
+    if task == "Text to image":  # every cell at the tab's default guidance
+        settings.update(prompt=prompt, guidance_scale=text_to_image.DEFAULT_GUIDANCE_SCALE)
     yield from stream_grid(
-        "sampler_comparison", start, slot, lambda step: f"Done: {total(step)}, {task.lower()}, seed {seed}."
+        "sampler_comparison",
+        start,
+        slot,
+        lambda step: f"Done: {total(step)}, {task.lower()}, seed {seed}.",
+        settings,
     )
 
 
-def task_changed(task: str) -> tuple[dict, dict, dict]:
-    """The sampler comparison's model choices, prompt and default samplers for the task picked."""
+def task_shown(task: str) -> tuple[dict, dict]:
+    """The sampler comparison's model choices and prompt for the task shown (picked, or restored from a PNG
+    with its model and samplers: those stay)."""
     module = grids.TASKS.get(task, text_to_image)
-    return (
-        gr.update(choices=catalogue.choices(module.PIPELINE_CLASSES), value=module.DEFAULT_MODEL),
-        gr.update(visible=module is text_to_image),
-        gr.update(value=grids.DEFAULT_SAMPLERS.get(task, grids.DEFAULT_SAMPLERS["Text to image"])),
-    )
+    return gr.update(choices=catalogue.choices(module.PIPELINE_CLASSES)), gr.update(visible=module is text_to_image)
 
 
-def build() -> None:
-    """The tab's two panels and their events; call inside `with gr.Tab(...)`."""
+def task_picked(task: str) -> tuple[dict, dict]:
+    """The models and the default model and samplers of the task the user picked."""
+    module = grids.TASKS.get(task, text_to_image)
+    samplers = grids.DEFAULT_SAMPLERS.get(task, grids.DEFAULT_SAMPLERS["Text to image"])
+    model = gr.update(choices=catalogue.choices(module.PIPELINE_CLASSES), value=module.DEFAULT_MODEL)
+    return model, gr.update(value=samplers)
+
+
+def build() -> dict[str, dict[str, gr.components.Component]]:
+    """The tab's two panels and their events; call inside `with gr.Tab(...)`. Returns each panel's inputs by
+    its handler's parameter names (what PNG info restores), under the panel's task."""
+    tab_inputs = {}
 
     def panel(task: str, inputs: list, handler: Callable, api_name: str) -> None:
+        tab_inputs[handler.task] = dict(zip(inspect.signature(handler).parameters, inputs))
         generate, stop = run_buttons()
         status = gr.Markdown("Press **Generate**.", elem_id=f"{task}-status")
         grid = gr.Image(label="Grid", format="png", elem_classes="pixelated", elem_id=f"{task}-grid")
@@ -184,4 +224,6 @@ def build() -> None:
                 run_sampler_comparison,
                 "sampler_comparison",
             )
-    task.change(task_changed, task, [sampler_model, sampler_prompt, samplers], queue=False, api_visibility="private")
+    task.change(task_shown, task, [sampler_model, sampler_prompt], queue=False, api_visibility="private")
+    task.input(task_picked, task, [sampler_model, samplers], queue=False, api_visibility="private")  # the user's
+    return tab_inputs

@@ -17,7 +17,7 @@ import numpy as np
 from pipelines import catalogue, inpainting, super_resolution, text_to_image, unconditional
 from pipelines.frames import Frame, LatentFrame
 from pipelines.keepsakes import keepsakes
-from pipelines.png_info import TAB_SETTINGS, parse_parameters, read_parameters, settings_for_tab
+from pipelines.png_info import parse_parameters, read_parameters, restored_parameters, settings_for_tab
 
 TASK_MODULES = {
     "unconditional": unconditional,
@@ -50,9 +50,15 @@ def kept(
 
 
 def catalogue_models() -> dict[str, list[str]]:
-    """Each task's models this app loads: a PNG's model is restored only if it is one of them."""
-    return {
+    """Each task's models this app loads: a PNG's model is restored only if it is one of them (a Compare grid's:
+    those of the tasks it compares)."""
+    models = {
         task: [name for _, name in catalogue.choices(module.PIPELINE_CLASSES)] for task, module in TASK_MODULES.items()
+    }
+    return {
+        **models,
+        "guidance_sweep": models["text_to_image"],
+        "sampler_comparison": models["unconditional"] + models["text_to_image"],
     }
 
 
@@ -97,9 +103,6 @@ def restore_targets(tab_inputs: Mapping[str, Mapping[str, object]]) -> tuple[lis
     """From each task's inputs by handler parameter name, those a PNG restores: their (task, name), and the
     components themselves (the Restore button's outputs, before the gr.Tabs)."""
     names = [
-        (task, name)
-        for task, inputs in tab_inputs.items()
-        for name in inputs
-        if name in TAB_SETTINGS.get(task, ()) or name == "random_seed"
+        (task, name) for task, inputs in tab_inputs.items() for name in inputs if name in restored_parameters(task)
     ]
     return names, [tab_inputs[task][name] for task, name in names]

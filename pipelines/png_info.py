@@ -10,7 +10,9 @@ modules/infotext_utils.py): the prompt, a "Negative prompt: ..." line if there i
 (A1111's `quote`); so is one that starts with a quote or a space, which A1111's reader would change. The
 settings both tools have go under A1111's labels (Steps, Sampler, CFG scale, Seed, Size, Model, Denoising
 strength, Eta, Inpaint area, Batch size), this app's own under its own (Task, Seeds, Noise level,
-Back-projection, Soft mask, Guidance target): each tool reads what it knows from the other's files.
+Back-projection, Soft mask, Guidance target; a Compare grid's Guidance scales, Samplers, Grid task): each tool
+reads what it knows from the other's files. A grid's PNG holds its shared settings, each cell's own (the
+scales or samplers, in the cells' order) and each image's seed; PNG info puts them back into the Compare tab.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ TAB_TITLES = {
     "inpainting": "Inpainting",
     "super_resolution": "Super-resolution",
     "classifier_guidance": "Classifier guidance",
+    "guidance_sweep": "Compare (guidance sweep)",
+    "sampler_comparison": "Compare (sampler comparison)",
 }
 # Each tab's inputs a PNG restores, named as its handler's parameters (handlers.run_<task>).
 TAB_SETTINGS = {
@@ -83,10 +87,30 @@ TAB_SETTINGS = {
         "seed",
         "batch_size",
     ),
+    "guidance_sweep": (
+        "model",
+        "prompt",
+        "seed",
+        "scales",
+        "scheduler",
+        "steps",
+    ),
+    "sampler_comparison": (
+        "grid_task",
+        "model",
+        "prompt",
+        "seed",
+        "samplers",
+    ),
 }
-NOT_IN_THE_PNG = {  # a tab's image inputs, which the user loads again
+PARAMETER_NAMES = {"grid_task": "task"}  # settings whose handler parameter has another name (not the file's Task)
+RANDOM_SEED_TABS = ("unconditional", "text_to_image", "inpainting", "super_resolution")  # a "Random seed" box
+
+NOT_IN_THE_PNG = {  # a tab's image inputs, which the user loads again; a grid's times, measured again
     "inpainting": "the image and its mask: load the image and paint the mask again",
     "super_resolution": "the photo: upload it again",
+    "guidance_sweep": "each cell's time, measured again when the grid runs (its images come out the same)",
+    "sampler_comparison": "each cell's time, measured again when the grid runs (its images come out the same)",
 }
 PROMPT_LABELS = {"prompt": "Prompt", "negative_prompt": "Negative prompt"}
 # Parameter -> label, in the order written: A1111's labels in A1111's order, then this app's.
@@ -107,9 +131,13 @@ LABELS = {
     "task": "Task",
     "batch_size": "Batch size",
     "seeds": "Seeds",
+    "grid_task": "Grid task",
+    "scales": "Guidance scales",
+    "samplers": "Samplers",
 }
 INPAINT_AREA = {True: "Only masked", False: "Whole picture"}  # A1111's words for zooming into the mask or not
 INFORMATIVE = ("Task", "Size", "Seeds")  # written for people and other tools; the tab's inputs imply them
+FIXED = {"sampler_comparison": ("CFG scale",)}  # a tab's settings that are no inputs (text to image's guidance)
 # A1111's sampler names for this app's schedulers (diffusers' documented equivalents); the same names elsewhere.
 A1111_SAMPLERS = {"Euler a": "Euler ancestral", "DPM++ 2M": "DPM-Solver++", "DPM++ 2M SDE": "DPM-Solver++ SDE"}
 # A1111's parameter pattern (re_param_code): a label, then a JSON string or anything up to the next comma.
@@ -247,6 +275,9 @@ READERS: dict[str, Callable[[str], object]] = {
     "scheduler": str,
     "prompt": str,
     "negative_prompt": str,
+    "grid_task": str,
+    "scales": str,  # a grid's lists are read when it runs, with their own messages
+    "samplers": str,
 }
 
 
@@ -280,7 +311,8 @@ def settings_for_tab(
         raise ValueError(f"The file's task '{task}' is not a tab of this app (tasks: {', '.join(TAB_SETTINGS)}).")
     inputs: dict[str, object] = {}
     restored, not_restored, left = [], [], []
-    used = {"Prompt", "Negative prompt", "Schedule type", *(INFORMATIVE if "Task" in parsed else ())}
+    used = {"Prompt", "Negative prompt", "Schedule type", *FIXED.get(task, ())}
+    used.update(INFORMATIVE if "Task" in parsed else ())
     for name in TAB_SETTINGS[task]:
         label = PROMPT_LABELS.get(name) or LABELS[name]
         used.add(label)
@@ -301,9 +333,9 @@ def settings_for_tab(
         if name == "model" and models is not None and value not in models.get(task, ()):
             not_restored.append(f"Model '{value}': the {TAB_TITLES[task]} tab has {', '.join(models.get(task, ()))}")
             continue
-        inputs[name] = value
+        inputs[PARAMETER_NAMES.get(name, name)] = value
         restored.append(label)
-    if "seed" in inputs:
+    if "seed" in inputs and task in RANDOM_SEED_TABS:
         inputs["random_seed"] = False  # the seed of the file, not a new random one
     for label in PROMPT_LABELS.values():
         if parsed.get(label) and label not in restored:
@@ -312,6 +344,12 @@ def settings_for_tab(
     if others:
         not_restored.append(f"{', '.join(others)}: settings the {TAB_TITLES[task]} tab does not have")
     return task, inputs, restoration_notices(task, "Task" in parsed, restored, not_restored, left)
+
+
+def restored_parameters(task: str) -> tuple[str, ...]:
+    """The handler parameters of tab `task` that a PNG's settings fill (none for a task without a tab)."""
+    names = tuple(PARAMETER_NAMES.get(name, name) for name in TAB_SETTINGS.get(task, ()))
+    return names + ("random_seed",) * (task in RANDOM_SEED_TABS)
 
 
 def restoration_notices(

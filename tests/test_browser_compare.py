@@ -1,5 +1,6 @@
-"""A real browser (Debian's Chromium under Playwright) on the Compare tab: a small guidance sweep streams cell by
-cell and ends in the labelled grid; the sampler comparison's task switch sets its model, prompt and samplers."""
+"""A real browser (Debian's Chromium under Playwright) on the Compare tab: the default guidance sweep streams cell by
+cell and ends in the labelled grid, a PNG whose settings PNG info puts back into the tab; the sampler comparison's
+task switch sets its model, prompt and samplers."""
 
 from __future__ import annotations
 
@@ -11,31 +12,30 @@ from playwright.sync_api import expect
 from test_browser import WATCH_STATUS
 
 from pipelines import grids
+from pipelines.png_info import read_parameters
 
 TIMEOUT = 120_000  # ms: generous, machines differ ~4x in speed
-BOTH_CELLS_THEN_DONE = """() => {
-  const second = window.statuses.findIndex(text => text.startsWith('Cell 2 of 2'));
-  return second >= 0 && window.statuses.slice(second).some(text => text.startsWith('Done: 2 cells'));
+ALL_CELLS_THEN_DONE = """() => {
+  const last = window.statuses.findIndex(text => text.startsWith('Cell 5 of 5'));
+  return last >= 0 && window.statuses.slice(last).some(text => text.startsWith('Done: 5 cells'));
 }"""
 
 
-def test_a_guidance_sweep_streams_its_cells_and_shows_the_grid(app_url: str, browser) -> None:
+def test_a_guidance_sweep_streams_its_cells_and_shows_the_grid(app_url: str, browser, tmp_path: Path) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 1400})
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(app_url)
+    Path(ARTIFACTS).mkdir(exist_ok=True)
     page.get_by_role("tab", name="Compare").click()
     sweep = page.locator("#guidance-sweep-panel")
-    try:
-        sweep.get_by_label("Guidance scales").fill("1, 4")
-        sweep.get_by_label("number input for Steps").fill("8")
-        sweep.get_by_label("number input for Steps").press("Enter")
+    try:  # the panel's defaults: 1, 2, 4, 8, 16 at 25 steps (2.6 s on 2 cores)
         page.evaluate(WATCH_STATUS, "#guidance-sweep-status")
         sweep.get_by_role("button", name="Generate").click()
-        page.wait_for_function(BOTH_CELLS_THEN_DONE, timeout=TIMEOUT)
+        page.wait_for_function(ALL_CELLS_THEN_DONE, timeout=TIMEOUT)
         statuses = page.evaluate("window.statuses")
-        assert any(text.startswith("Cell 1 of 2 (no guidance)") for text in statuses), statuses
-        expect(page.locator("#guidance-sweep-status")).to_contain_text("8 steps of DPM-Solver++", timeout=TIMEOUT)
+        assert any(text.startswith("Cell 1 of 5 (no guidance)") for text in statuses), statuses
+        expect(page.locator("#guidance-sweep-status")).to_contain_text("25 steps of DPM-Solver++", timeout=TIMEOUT)
         grid = page.locator("#guidance-sweep-grid img")
         page.wait_for_function(
             "() => { const image = document.querySelector('#guidance-sweep-grid img');"
@@ -43,7 +43,21 @@ def test_a_guidance_sweep_streams_its_cells_and_shows_the_grid(app_url: str, bro
             timeout=TIMEOUT,
         )
         width, height = grid.evaluate("image => [image.naturalWidth, image.naturalHeight]")
-        assert width >= 2 * grids.CELL_SIZE and height > grids.CELL_SIZE  # two cells in a row, labels below
+        assert width >= 5 * grids.CELL_SIZE and height > grids.CELL_SIZE  # five cells in a row, labels below
+        page.screenshot(path=str(ARTIFACTS / "compare-guidance-sweep.png"), full_page=True)
+
+        # The grid is a PNG carrying its settings: PNG info puts them back into this panel
+        (tmp_path / "grid.png").write_bytes(page.request.get(grid.get_attribute("src")).body())
+        assert 'Guidance scales: "1, 2, 4, 8, 16"' in read_parameters(tmp_path / "grid.png")
+        sweep.get_by_label("Guidance scales").fill("2")
+        page.get_by_role("tab", name="PNG info").click()
+        page.locator("#png-info-image input[type=file]").set_input_files(str(tmp_path / "grid.png"))
+        expect(page.locator("#png-info-notices")).to_contain_text(
+            "Restored into Compare (guidance sweep)", timeout=TIMEOUT
+        )
+        page.get_by_role("button", name="Restore these settings into their tab").click()
+        expect(page.get_by_role("tab", name="Compare")).to_have_attribute("aria-selected", "true", timeout=TIMEOUT)
+        expect(sweep.get_by_label("Guidance scales")).to_have_value(grids.DEFAULT_SCALES)
 
         # The sampler comparison: Text to image brings its models, a prompt and its own default samplers
         comparison = page.locator("#sampler-comparison-panel")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gradio_client import Client
+from gradio_client import Client, handle_file
 from PIL import Image
 
 from pipelines import grids
+from pipelines.png_info import read_parameters
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +75,29 @@ def test_sampler_comparison_of_text_to_image(client: Client) -> None:
     grid, status = comparison(client, task="Text to image", model="shapes-sd", prompt="a blue square").result()
     assert status.startswith("Done: 2 cells") and "text to image" in status
     assert np.asarray(Image.open(grid)).shape[1] >= 2 * grids.CELL_SIZE
+
+
+@pytest.mark.parametrize(
+    "run, task, overrides",
+    [
+        (sweep, "guidance_sweep", {}),
+        (comparison, "sampler_comparison", {"task": "Text to image", "model": "shapes-sd", "prompt": "a blue square"}),
+    ],
+)
+def test_a_grid_png_carries_its_settings_and_png_info_gives_them_back_for_the_same_grid(
+    client: Client, run, task: str, overrides: dict
+) -> None:
+    grid, _ = run(client, **overrides).result()
+    text = read_parameters(grid)
+    assert f"Task: {task}" in text and 'Seeds: "' in text  # each image's seed
+    shown, notices, found = client.predict(image=handle_file(grid), api_name="/png_info")
+    assert shown == text and notices.startswith("- Restored into Compare (") and found["task"] == task
+    assert "Not restored" not in notices and "each cell's time" in notices
+
+    again, _ = client.submit(**found["inputs"], api_name=f"/{task}").result()  # the inputs as the API takes them
+    assert read_parameters(again) == text
+    for index in range(2):
+        np.testing.assert_array_equal(cell(again, index, 2), cell(grid, index, 2))
 
 
 @pytest.mark.parametrize(

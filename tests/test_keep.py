@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import compare
 import keep
-from pipelines import keepsakes
+from pipelines import grids, keepsakes
 from pipelines.frames import Frame
+from pipelines.grids import GridStep
 from pipelines.png_info import parameters_text, png_with_parameters, read_parameters
 
 SETTINGS = {"model": "shapes-ddpm", "scheduler": "DDIM", "steps": 3, "seed": 5, "batch_size": 1}
@@ -40,6 +42,32 @@ def test_the_result_becomes_a_png_with_its_settings_beside_the_run_files() -> No
 
     stopped, animation, _ = keep.kept("unconditional", SETTINGS, frames()[:2], None)
     assert stopped is None and Image.open(animation).n_frames == 2
+
+
+def test_a_compare_grid_is_served_as_a_png_with_its_settings_that_png_info_restores_into_the_compare_tab() -> None:
+    images = (np.full((32, 32, 3), 10, dtype=np.uint8), np.full((32, 32, 3), 200, dtype=np.uint8))
+    step = GridStep(("DDIM\n10 steps", "DDPM\n20 steps"), images, (0.5, 1.25), frames()[-1])
+    settings = {"grid_task": "Unconditional", "model": "shapes-ddpm", "seed": 4, "samplers": "DDIM 10, DDPM 20"}
+    path = compare.grid_png("sampler_comparison", settings, step)
+    np.testing.assert_array_equal(np.asarray(Image.open(path)), grids.grid_image(step.labels, images, step.seconds))
+    assert 'Task: sampler_comparison, Seeds: "4, 4", Grid task: Unconditional' in read_parameters(path)
+
+    text, notices, found = keep.png_info(path)
+    assert notices.startswith("- Restored into Compare (sampler comparison): Grid task, Model, Prompt, Seed, Samplers.")
+    assert found["task"] == "sampler_comparison"
+    assert found["inputs"] == {
+        "task": "Unconditional",
+        "model": "shapes-ddpm",
+        "prompt": "",
+        "seed": 4,
+        "samplers": settings["samplers"],
+    }
+    panel = {name: f"c-{name}" for name in ("task", "model", "prompt", "seed", "samplers")}
+    targets, components = keep.restore_targets({"sampler_comparison": panel})
+    assert components == list(panel.values())  # the panel's `task` radio too, under its own name
+    restore = keep.restorer(targets, {"sampler_comparison": "compare"})
+    *updates, tabs = restore(found)
+    assert [update["value"] for update in updates] == list(found["inputs"].values()) and tabs.selected == "compare"
 
 
 def test_png_info_reads_the_settings_and_says_what_it_restores(tmp_path: Path) -> None:

@@ -10,12 +10,14 @@ from PIL import ExifTags, Image
 from PIL.PngImagePlugin import PngInfo
 
 from pipelines.png_info import (
+    PARAMETER_NAMES,
     PARAMETERS_KEY,
     TAB_SETTINGS,
     parameters_text,
     parse_parameters,
     png_with_parameters,
     read_parameters,
+    restored_parameters,
     settings_for_tab,
 )
 
@@ -76,6 +78,56 @@ def test_every_tab_round_trips_exactly_through_a_png(task: str, tmp_path: Path) 
     assert inputs == {**settings, "random_seed": False}
     assert all(type(inputs[name]) is type(value) for name, value in settings.items())
     assert notices[0].startswith("Restored into") and not any("Not restored" in notice for notice in notices)
+
+
+# A Compare grid of each panel, as its handler wrote it (compare.grid_png): the sampler comparison's task is
+# written as "Grid task" (the file's "Task" is the panel) and goes back to the handler's `task`.
+GRID_RUNS = {
+    "guidance_sweep": {
+        "model": "shapes-sd",
+        "prompt": "a red circle, on the left",
+        "seed": 3,
+        "scales": "1, 2.5, 16",
+        "scheduler": "DDIM",
+        "steps": 25,
+    },
+    "sampler_comparison": {
+        "grid_task": "Text to image",
+        "model": "shapes-sd",
+        "prompt": "a blue square",
+        "seed": 4,
+        "samplers": "DDPM 500, DDIM 10",
+        "guidance_scale": 5.0,  # each cell's, the tab's default: written, not an input
+    },
+}
+
+
+@pytest.mark.parametrize("task", list(GRID_RUNS))
+def test_a_grid_png_holds_each_cells_settings_and_seed_and_restores_the_compare_tab(task: str) -> None:
+    settings = GRID_RUNS[task]
+    seed = settings["seed"]
+    text = parameters_text({"task": task, **settings, "size": (32, 32), "seeds": [seed] * 3})
+    parsed = parse_parameters(text)
+    assert parsed["Seeds"] == f"{seed}, {seed}, {seed}" and parsed["Size"] == "32x32"
+    restored_task, inputs, notices = settings_for_tab(parsed)
+    written = {PARAMETER_NAMES.get(name, name): value for name, value in settings.items() if name != "guidance_scale"}
+    assert restored_task == task and inputs == written  # no "random_seed": the Compare tab has no such box
+    assert set(inputs) == set(restored_parameters(task))
+    assert notices[0].startswith("Restored into Compare (") and not any("Not restored" in n for n in notices)
+    assert (
+        notices[-1]
+        == "Not in the PNG: each cell's time, measured again when the grid runs (its images come out the same)."
+    )
+
+
+def test_a_guidance_sweep_grid_text_word_for_word() -> None:
+    text = parameters_text(
+        {"task": "guidance_sweep", **GRID_RUNS["guidance_sweep"], "size": (32, 32), "seeds": [3, 3, 3]}
+    )
+    assert text == (
+        "a red circle, on the left\nSteps: 25, Sampler: DDIM, Seed: 3, Size: 32x32, Model: shapes-sd, "
+        'Task: guidance_sweep, Seeds: "3, 3, 3", Guidance scales: "1, 2.5, 16"'
+    )
 
 
 def test_the_text_is_a1111s_format_word_for_word() -> None:
