@@ -30,6 +30,7 @@ from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
 from pipelines import catalogue, torch_thread
 from pipelines.catalogue import MODELS_DIR, Entry  # noqa: F401  (MODELS_DIR: where tests and train/ look)
+from pipelines.residual_super_resolution import ResidualSuperResolutionPipeline
 
 DEVICE_VARIABLE = "DIFFUSION_PLAYGROUND_DEVICE"  # cpu, cuda, mps: overrides the automatic choice
 DTYPE_VARIABLE = "DIFFUSION_PLAYGROUND_DTYPE"  # float32, float16, bfloat16
@@ -49,6 +50,8 @@ SCHEDULERS: dict[str, tuple[type[SchedulerMixin], dict]] = {
 }
 
 
+# This project's own pipeline classes, which diffusers cannot look up by the name in a model_index.json.
+PROJECT_PIPELINES = {"ResidualSuperResolutionPipeline": ResidualSuperResolutionPipeline}
 LOAD_FAILURE = "Could not load {model}: {reason} The other models of this tab keep working (embedded: {fallback})."
 
 
@@ -149,8 +152,10 @@ def _cached_or_loaded(entry: Entry, folder: str) -> DiffusionPipeline:
 
 def _from_pretrained(entry: Entry, folder: str) -> DiffusionPipeline:
     on = device()
-    # Safetensors only: pickle weights can run code when loaded. No remote code, no custom pipelines.
-    pipeline = DiffusionPipeline.from_pretrained(
+    # Safetensors only: pickle weights can run code when loaded. No remote code: the only pipeline classes
+    # not from diffusers are this project's own (`PROJECT_PIPELINES`).
+    pipeline_class = PROJECT_PIPELINES.get(entry.pipeline_class, DiffusionPipeline)
+    pipeline = pipeline_class.from_pretrained(
         folder,
         use_safetensors=True,
         trust_remote_code=False,

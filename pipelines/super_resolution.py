@@ -4,15 +4,18 @@
     image, notices = prepare(Image.open("photo.png"))
     for frame in generate_steps("photo-sr-4x", image, seed=0): ...
 
-Two kinds of model, one call. An `LDMSuperResolutionPipeline` (the embedded `photo-sr-4x`,
+Three kinds of model, one call. An `LDMSuperResolutionPipeline` (the embedded `photo-sr-4x`,
 `CompVis/ldm-super-resolution-4x-openimages`) denoises a latent the size of the input with the
-input concatenated to it, then decodes it 4x larger (Rombach et al. 2022, sec. 4.4); diffusers
-runs that loop with no callback, so it is written out here (`pipelines.sampling`). A
-`StableDiffusionUpscalePipeline` (`stabilityai/stable-diffusion-x4-upscaler`) is also guided by
-a prompt and told how much noise was added to its input; it reports steps through its legacy
-`callback`, which `stream_pipeline` turns into frames.
+input concatenated to it, then decodes it 4x larger (Rombach et al. 2022, sec. 4.4); a
+`ResidualSuperResolutionPipeline` (`pipelines.residual_super_resolution`, the pixel-space model
+in training to replace it) denoises, beside the input, what bicubic upsampling misses. Both run the
+same loop, written out here (`pipelines.sampling`: diffusers runs it with no callback); only the
+way from latents to pixels differs. A `StableDiffusionUpscalePipeline`
+(`stabilityai/stable-diffusion-x4-upscaler`) is also guided by a prompt and told how much noise
+was added to its input; it reports steps through its legacy `callback`, which `stream_pipeline`
+turns into frames.
 
-Both kinds are fully convolutional: the input is padded (mirrored) to the multiple the UNet
+All three kinds are fully convolutional: the input is padded (mirrored) to the multiple the UNet
 needs and the result cropped back, so any size works, up to `MAX_INPUT_PIXELS`. By default every
 decoded image is then made consistent with the input (`back_project`): shrunk 4x, it gives the
 input back, so that the model only adds detail and never moves what the input shows.
@@ -31,9 +34,10 @@ from diffusers import DiffusionPipeline, StableDiffusionUpscalePipeline
 from PIL import Image
 
 from pipelines import text_to_image, torch_thread
-from pipelines.frames import LatentFrame, latent_channels, to_uint8_images
+from pipelines.frames import LATENT_RANGE, LatentFrame, latent_channels, to_uint8_images
 from pipelines.images import to_rgb
 from pipelines.loading import load_pipeline, make_scheduler, max_steps
+from pipelines.residual_super_resolution import ResidualSuperResolutionPipeline
 from pipelines.sampling import reverse_process
 from pipelines.streaming import stream_pipeline
 
@@ -48,7 +52,7 @@ MIN_SIDE = 8  # pixels: smaller inputs hold too little to upscale
 MAX_INPUT_PIXELS = 128 * 128  # larger inputs are shrunk to this: one run of the defaults stays within ~30 s on 2 cores
 # A one-off check on the held-out photos (not kept as a script): 1 iteration gave 26.44 dB, 5 and 20 both 26.58.
 BACK_PROJECTION_ITERATIONS = 5
-PIPELINE_CLASSES = ("LDMSuperResolutionPipeline", "StableDiffusionUpscalePipeline")
+PIPELINE_CLASSES = ("LDMSuperResolutionPipeline", "ResidualSuperResolutionPipeline", "StableDiffusionUpscalePipeline")
 
 
 def prepare(image: Image.Image | None, max_pixels: int = MAX_INPUT_PIXELS) -> tuple[Image.Image, list[str]]:
@@ -147,8 +151,8 @@ def generate_steps(
 def latent_super_resolution_steps(
     pipeline: DiffusionPipeline, image: Image.Image, scheduler: str, steps: int, seed: int, eta: float, consistent: bool
 ) -> Iterator[LatentFrame]:
-    """`LDMSuperResolutionPipeline`'s loop, written out: one frame per step."""
-    unet, vqvae = pipeline.unet, pipeline.vqvae
+    """The loop of `LDMSuperResolutionPipeline` and `ResidualSuperResolutionPipeline`, written out: a frame per step."""
+    unet = pipeline.unet
     low_resolution = padded_tensor(image, multiple=2 ** (len(unet.config.block_out_channels) - 1)).to(unet.device)
     noise_scheduler = make_scheduler(scheduler, pipeline.scheduler.config)  # per request: schedulers keep state
     noise_scheduler.set_timesteps(steps, device=unet.device)
@@ -159,7 +163,9 @@ def latent_super_resolution_steps(
 
     @torch.no_grad()
     def decode_on_torch_thread(latents: torch.Tensor) -> np.ndarray:
-        return decoded_image(vqvae.decode(latents).sample)
+        if isinstance(pipeline, ResidualSuperResolutionPipeline):  # bicubic plus the residual: no decoder
+            return decoded_image(pipeline.images_from_latents(latents, low_resolution))
+        return decoded_image(pipeline.vqvae.decode(latents).sample)
 
     def decode(latents: torch.Tensor) -> np.ndarray:  # frames are looked at from the app's threads
         return torch_thread.run(decode_on_torch_thread, latents)
@@ -179,11 +185,18 @@ def latent_super_resolution_steps(
             total_steps=total_steps,
             timestep=step.timestep,
             elapsed=time.perf_counter() - started,
-            noisy_sample=latent_channels(step.noisy_sample),
+            noisy_sample=noisy_view(pipeline, step.noisy_sample),
             predicted_latents=step.predicted_original,
             decode=decode,
             final_images=decode(step.sample) if is_last else None,
         )
+
+
+def noisy_view(pipeline: DiffusionPipeline, latents: torch.Tensor) -> np.ndarray:
+    """x_t to show: a latent's channels as grey tiles; a residual's 48 channels as the 4x4 pixel blocks they are."""
+    if isinstance(pipeline, ResidualSuperResolutionPipeline):
+        return to_uint8_images(torch.nn.functional.pixel_shuffle(latents, SCALE) / LATENT_RANGE)
+    return latent_channels(latents)
 
 
 def upscaler_steps(

@@ -11,10 +11,12 @@ Figures, against the original, averaged over the photographs:
 - SSIM (Wang et al. 2004; structure, 1 = identical);
 - sharpness: the mean squared gradient of the grey image relative to the original's (1 = as much
   fine detail as the original; bicubic is blurry, well below 1).
-The "autoencoder round trip" row encodes and decodes the original itself: the best the
-diffusion model could do with this autoencoder. The app back-projects its result onto the input
-(`pipelines.super_resolution.back_project`); so that this step gets no credit for the model,
-bicubic is also scored back-projected, and the model also without it ("raw").
+For a latent model (an `LDMSuperResolutionPipeline`) the "autoencoder round trip" row encodes and
+decodes the original itself: the best the diffusion model could do with this autoencoder. The
+app back-projects its result onto the input (`pipelines.super_resolution.back_project`); so that
+this step gets no credit for the model, bicubic is also scored back-projected, and the model also
+without it ("raw"). No perceptual figure: the `lpips` package pulls a CUDA torch and torchvision
+from PyPI, and its network's weights are a download.
 """
 
 from __future__ import annotations
@@ -106,7 +108,7 @@ def report(model: str, settings: list[dict] | None = None) -> str:
         "bicubic": scores(lambda original, low: super_resolution.bicubic(low), pairs),
         "bicubic, back-projected": scores(lambda original, low: back_projected_bicubic(low), pairs),
     }
-    if "/" not in model or model.startswith(("assets", ".", "/")):
+    if hasattr(load_pipeline(model, super_resolution.PIPELINE_CLASSES), "vqvae"):
         rows["autoencoder round trip (the original encoded and decoded)"] = scores(
             lambda original, low: autoencoder_round_trip(model, original), pairs
         )

@@ -1,13 +1,13 @@
-"""The photographs the embedded super-resolution model learns from: scikit-image's own.
+"""The photographs the embedded super-resolution model learns from: scikit-image's and matplotlib's own.
 
     python -m train.photos --examples assets/examples   # writes the tab's example inputs
 
-`skimage.data` ships a handful of photographs inside the package, so they are on every machine
-that installs scikit-image, with no download. Training sees random crops of the colour ones and
-of the greyscale ones (as grey RGB: they still teach edges and texture), flipped and rotated by
-multiples of 90 degrees; two colour photographs are held out for evaluation and never seen in
-training. The low-resolution input is the crop shrunk 4x with bicubic filtering, the usual
-degradation of super-resolution benchmarks.
+`skimage.data` ships a handful of photographs inside the package, and matplotlib's sample data one
+more (`grace_hopper.jpg`), so they are on every machine that installs them, with no download.
+Training sees random crops of the colour ones and of the greyscale ones (as grey RGB: they still
+teach edges and texture), flipped and rotated by multiples of 90 degrees; two colour photographs
+are held out for evaluation and never seen in training. The low-resolution input is the crop
+shrunk 4x with bicubic filtering, the usual degradation of super-resolution benchmarks.
 """
 
 from __future__ import annotations
@@ -20,16 +20,22 @@ import numpy as np
 from PIL import Image
 
 SCALE = 4  # the model's upscaling factor
-COLOUR_PHOTOS = ("chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina")
+COLOUR_PHOTOS = ("chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina", "grace_hopper")
 GREY_PHOTOS = ("camera", "coins", "moon", "clock", "brick", "grass", "gravel")
 HELD_OUT_PHOTOS = ("astronaut", "coffee")  # evaluation only
+MATPLOTLIB_PHOTOS = {"grace_hopper": "grace_hopper.jpg"}  # name -> file of matplotlib's sample data
 COLOUR_SHARE = 0.75  # fraction of training crops cut from the colour photographs
 
 
 @cache
 def load_photo(name: str) -> np.ndarray:
-    """A scikit-image photograph as (height, width, 3) uint8 RGB."""
+    """A scikit-image (or matplotlib sample data) photograph as (height, width, 3) uint8 RGB."""
     import skimage.data  # training and evaluation only; the app never needs it
+    from matplotlib import cbook
+
+    if name in MATPLOTLIB_PHOTOS:
+        with cbook.get_sample_data(MATPLOTLIB_PHOTOS[name]) as file:
+            return np.asarray(Image.open(file).convert("RGB"))
 
     photo = getattr(skimage.data, name)()
     return np.repeat(photo[..., None], 3, axis=2) if photo.ndim == 2 else photo[..., :3]
