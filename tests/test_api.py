@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
+
+from pipelines import batching
 
 ENDPOINT = "/unconditional"
 
@@ -295,3 +298,20 @@ def test_picking_a_model_sets_its_defaults() -> None:
     defaults = model_defaults(("scheduler", "steps", "guidance_scale"))
     assert defaults("shapes-sd") == ("DPM-Solver++", 25, 5.0)
     assert defaults("shapes-ddpm")[:2] == ("DPM-Solver++ SDE", 50)  # no guidance in that tab: left as it is
+
+
+def test_a_student_who_stops_leaves_the_others_results_unchanged(app_url: str) -> None:
+    """Three students at once (their steps batched together); one stops after the first frame. The others get
+    the images of their solo runs, up to batching's float rounding (tests/test_batching.py's bound)."""
+    students = [Client(app_url, verbose=False) for _ in range(3)]
+    inputs = [("shapes-ddpm", "DDPM", 60, seed, False, 2) for seed in (11, 12, 13)]
+    jobs = [student.submit(*settings, api_name=ENDPOINT) for student, settings in zip(students, inputs)]
+    while not jobs[1].outputs():  # the second student stops once its run has begun
+        time.sleep(0.01)
+    jobs[1].cancel()
+    together = [jobs[0].result(), jobs[2].result()]
+    alone = [students[0].predict(*inputs[0], api_name=ENDPOINT), students[2].predict(*inputs[2], api_name=ENDPOINT)]
+    for shared, solo in zip(together, alone):
+        assert shared[3].startswith("Done") and solo[3].startswith("Done")
+        difference = np.abs(np.asarray(Image.open(shared[2]), float) - np.asarray(Image.open(solo[2]), float))
+        assert difference.mean() <= batching.ROUNDING_BOUND

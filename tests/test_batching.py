@@ -12,9 +12,7 @@ import pytest
 
 from pipelines import batching, text_to_image, torch_thread, unconditional
 
-# Mean absolute difference of a request's uint8 images, batched with others against alone, in 1/255. Batching
-# changes only the order in which the kernels sum; measured here: 0 on these models (see the tests).
-BOUND = 0.5
+BOUND = batching.ROUNDING_BOUND
 
 
 def mean_difference(images: np.ndarray, solo: np.ndarray) -> float:
