@@ -79,8 +79,14 @@ def diffusion_loss(
     clean: torch.Tensor,
     generator: torch.Generator,
     min_snr_gamma: float,
+    x0_weight_floor: float = 0.0,
 ) -> torch.Tensor:
-    """Min-SNR-weighted v-prediction loss on one batch; `denoise(x_t, t)` is the model's v̂."""
+    """Min-SNR-weighted v-prediction loss on one batch; `denoise(x_t, t)` is the model's v̂.
+
+    In terms of the error of x̂0 the weight is clamp(SNR, x0_weight_floor, min_snr_gamma). Plain min-SNR
+    (floor 0) lets the weight of the noisiest steps fall towards 0; but those are the steps at which
+    the layout of the image is decided, so a model that must place things where its prompt says
+    needs a floor (1: the x0 error counts fully however noisy x_t is)."""
     noise = torch.randn(clean.shape, generator=generator)
     timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (clean.shape[0],), generator=generator)
     # 1. forward process: x_t = sqrt(a_t) x_0 + sqrt(1 - a_t) eps (DDPM eq. 4)
@@ -88,10 +94,11 @@ def diffusion_loss(
     # 2. the target v = sqrt(a_t) eps - sqrt(1 - a_t) x_0 (Salimans & Ho 2022, sec. 4)
     velocity = scheduler.get_velocity(clean, noise, timesteps)
     predicted_velocity = denoise(noisy, timesteps)
-    # 3. min-SNR weighting for v: min(SNR, gamma) / (SNR + 1) (Hang et al. 2023, eq. 10)
+    # 3. min-SNR weighting for v: min(SNR, gamma) / (SNR + 1) (Hang et al. 2023, eq. 10), since
+    #    |v̂ - v|² = (SNR + 1) |x̂0 - x0|²; with a floor under the x0 weight at high noise
     alphas_cumprod = scheduler.alphas_cumprod[timesteps]
     snr = alphas_cumprod / (1 - alphas_cumprod)
-    weights = torch.clamp(snr, max=min_snr_gamma) / (snr + 1)
+    weights = torch.clamp(snr, min=x0_weight_floor, max=min_snr_gamma) / (snr + 1)
     per_sample = (predicted_velocity - velocity).pow(2).mean(dim=tuple(range(1, clean.dim())))
     return (weights * per_sample).mean()
 

@@ -103,7 +103,7 @@ def _describe(obj: ShapeObject, rng: random.Random, with_position: bool) -> str:
         words.append(obj.colour)
     words.append(obj.shape if rng.random() < 0.9 else "shape")
     phrase = " ".join(words)
-    if with_position and rng.random() < 0.6:
+    if with_position and rng.random() < 0.8:
         phrase += " in the center" if obj.position == "center" else f" on the {obj.position}"
     return phrase
 
@@ -123,8 +123,9 @@ def sample_scene(rng: random.Random) -> tuple[list[ShapeObject], str]:
     for colour, size, width, position in zip(colours, sizes, widths, positions):
         center_x, center_y = _center(position, width, rng)
         objects.append(ShapeObject(colour, rng.choice(SHAPES), size, position, width, center_x, center_y))
-    # Positions are said of single objects only: "a red circle on the left and ..." reads badly.
-    caption = " and ".join(_describe(obj, rng, with_position=count == 1) for obj in objects)
+    # Two objects' positions are named in half of their captions: "a red circle on the left and ...".
+    with_position = count == 1 or rng.random() < 0.5
+    caption = " and ".join(_describe(obj, rng, with_position) for obj in objects)
     return objects, caption
 
 

@@ -49,6 +49,10 @@ class TextToImageConfig(TrainConfig):
     steps: int = 6000
     caption_dropout: float = 0.1  # captions replaced by "" so that the model also learns p(x): needed for guidance
     min_snr_gamma: float = 5.0  # min-SNR-gamma: caps the weight of the easy, low-noise timesteps
+    x0_weight_floor: float = 1.0  # the noisiest steps decide where things go: their x0 error keeps weight 1
+    init_from: str = (
+        ""  # a shapes-sd folder to fine-tune (its tokenizer, text encoder and UNet) instead of a fresh start
+    )
     block_out_channels: tuple[int, ...] = (64, 96, 96)  # UNet width at 8, 4 and 2 latent pixels: 3.7 M parameters
     text_width: int = 64  # hidden size of the text encoder, and the UNet's cross-attention width
     text_layers: int = 2
@@ -112,10 +116,16 @@ def build_scheduler() -> DDPMScheduler:
 def main(config: TextToImageConfig) -> None:
     torch.manual_seed(config.seed)
     dataset = ShapesDataset(config.seed)
-    tokenizer = build_tokenizer(config.seed)
     autoencoder = AutoencoderKL.from_pretrained(config.autoencoder_dir).requires_grad_(False).eval()
     scheduler = build_scheduler()
-    model = torch.nn.ModuleDict({"unet": build_unet(config), "text_encoder": build_text_encoder(config, tokenizer)})
+    if config.init_from:
+        tokenizer = CLIPTokenizer.from_pretrained(config.init_from, subfolder="tokenizer")
+        unet = UNet2DConditionModel.from_pretrained(config.init_from, subfolder="unet")
+        text_encoder = CLIPTextModel.from_pretrained(config.init_from, subfolder="text_encoder")
+    else:
+        tokenizer = build_tokenizer(config.seed)
+        unet, text_encoder = build_unet(config), build_text_encoder(config, tokenizer)
+    model = torch.nn.ModuleDict({"unet": unet, "text_encoder": text_encoder})
 
     def batch_loss(model: torch.nn.ModuleDict, batch: tuple, generator: torch.Generator) -> torch.Tensor:
         images, captions = batch
@@ -131,6 +141,7 @@ def main(config: TextToImageConfig) -> None:
             latents,
             generator,
             config.min_snr_gamma,
+            config.x0_weight_floor,
         )
 
     def export(ema_model: torch.nn.ModuleDict) -> None:
