@@ -48,8 +48,12 @@ def draw(model: str, prompt: str, seeds: int, guidance_scale: float | None) -> n
     from pipelines import text_to_image
 
     guidance = text_to_image.DEFAULT_GUIDANCE_SCALE if guidance_scale is None else guidance_scale
-    frame = text_to_image.generate(model=model, prompt=prompt, guidance_scale=guidance, seed=0, batch_size=seeds)
-    return frame.predicted_original
+    chunks = [  # image k has seed k however the seeds are split into the app's batches
+        text_to_image.generate(model=model, prompt=prompt, guidance_scale=guidance, seed=start, batch_size=size)
+        for start in range(0, seeds, text_to_image.MAX_BATCH_SIZE)
+        for size in [min(text_to_image.MAX_BATCH_SIZE, seeds - start)]
+    ]
+    return np.concatenate([frame.predicted_original for frame in chunks])
 
 
 def placed(obj: ParsedObject, position: str) -> bool:
