@@ -238,8 +238,7 @@ def serve(port: int) -> None:
         status = Path("/proc/self/status").read_text()
         peak_kb = int(next(row.split()[1] for row in status.splitlines() if row.startswith("VmHWM")))
         statistics = {**batching.statistics, "peak_rss_mb": peak_kb / 1024, "batching": batching.ENABLED}
-        cpu = {"cpu_seconds": cpu_seconds("self"), "torch_cpu_seconds": cpu_seconds(f"self/task/{torch_thread_id()}")}
-        print(json.dumps({**statistics, **cpu, "runs": timings}), flush=True)
+        print(json.dumps({**statistics, "cpu": thread_cpu_seconds(), "runs": timings}), flush=True)
     app.demo.close()
 
 
@@ -249,9 +248,20 @@ def cpu_seconds(process: str) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def torch_thread_id() -> int:
-    """The OS id of the torch thread (pipelines/torch_thread.py names it), found without queueing work there."""
-    return next(thread.native_id for thread in threading.enumerate() if thread.name == "torch")
+def thread_cpu_seconds() -> dict[str, float]:
+    """CPU time of this process so far, by what its threads do: the torch thread (pipelines/torch_thread.py names
+    it), the handlers (Gradio runs each step of a generator on an AnyIO worker thread), the web server's event loop
+    (uvicorn's thread), and the rest: torch's OpenMP workers, which Python does not see, and threads that ended."""
+    groups = {"server": cpu_seconds("self"), "torch thread": 0.0, "handlers": 0.0, "event loop": 0.0}
+    for thread in threading.enumerate():
+        if thread.native_id is None:
+            continue
+        group = {"torch": "torch thread", "AnyIO worker thread": "handlers"}.get(thread.name, "event loop")
+        if group == "event loop" and not thread.name.endswith("(run)"):
+            continue  # the main thread (waiting on stdin), tqdm's monitor: nothing
+        groups[group] += cpu_seconds(f"self/task/{thread.native_id}")
+    groups["rest"] = groups["server"] - groups["torch thread"] - groups["handlers"] - groups["event loop"]
+    return groups
 
 
 def server_times(runs: list[dict[str, float]]) -> str:
@@ -328,11 +338,12 @@ def main() -> None:
                 print(rows[-1], flush=True)
                 if server:
                     print(server_times(stats["runs"]), flush=True)
-                    cpu = {name: stats[name] - before[name] for name in ("cpu_seconds", "torch_cpu_seconds")}
+                    cpu = {name: seconds - before["cpu"].get(name, 0.0) for name, seconds in stats["cpu"].items()}
                     clients = cpu_seconds("self") - before["clients"]
+                    shares = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in cpu.items() if name != "server")
                     print(
-                        f"CPU in the concurrent phase: server {cpu['cpu_seconds']:.1f} s, of which the torch thread "
-                        f"{cpu['torch_cpu_seconds']:.1f} s; the clients (this process) {clients:.1f} s",
+                        f"CPU in the concurrent phase: server {cpu['server']:.1f} s ({shares}); "
+                        f"the clients (this process) {clients:.1f} s",
                         flush=True,
                     )
     finally:
