@@ -8,8 +8,9 @@ training job took 52.7 s with the default and 9.5 s with a spin count of 10,000 
 bench.load --students 1`, the same minute; docs/serving.md). A short spin keeps a quiet machine's
 speed, where not spinning at all (OMP_WAIT_POLICY=PASSIVE) made the default run 3x slower; beside a
 busy process, a text-to-image run took 27.6 s with the default, 2.3 s with the app's setting, 0.7 s
-not spinning (`python -m bench.spin [--busy 1]`, bench/results-spin.md). libgomp reads it when torch loads, hence here, where every import of the
-app's torch code starts; an operator's own setting wins.
+not spinning (`python -m bench.spin [--busy 1]`, bench/results-spin.md). libgomp reads it when
+torch loads, hence here, where every import of the app's torch code starts; an operator's own
+setting wins.
 """
 
 import os
