@@ -166,11 +166,27 @@ def tiny_sd_upscaler(tmp_path_factory: pytest.TempPathFactory) -> str:
     return save_tiny_stable_diffusion(tmp_path_factory.mktemp("tiny-sd-upscaler"), unet_in_channels=7)
 
 
+def tiny_super_resolution_unet(in_channels: int, out_channels: int) -> torch.nn.Module:
+    """A random two-level UNet2DModel of 8x8 samples: the denoiser of the tiny super-resolution pipelines."""
+    from diffusers import UNet2DModel
+
+    return UNet2DModel(
+        sample_size=8,
+        in_channels=in_channels,
+        out_channels=out_channels,
+        layers_per_block=1,
+        block_out_channels=(8, 16),
+        down_block_types=("DownBlock2D",) * 2,
+        up_block_types=("UpBlock2D",) * 2,
+        norm_num_groups=4,
+    )
+
+
 @pytest.fixture(scope="session")
 def tiny_ldm_super_resolution(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A randomly initialised LDMSuperResolutionPipeline: VQ autoencoder f = 4 with 3 latent channels, a UNet
     taking the latent and the low-resolution image (6 channels), 100-timestep DDIM."""
-    from diffusers import DDIMScheduler, LDMSuperResolutionPipeline, UNet2DModel, VQModel
+    from diffusers import DDIMScheduler, LDMSuperResolutionPipeline, VQModel
 
     torch.manual_seed(0)
     vqvae = VQModel(
@@ -183,16 +199,7 @@ def tiny_ldm_super_resolution(tmp_path_factory: pytest.TempPathFactory) -> str:
         norm_num_groups=4,
         mid_block_add_attention=False,
     )
-    unet = UNet2DModel(
-        sample_size=8,
-        in_channels=6,
-        out_channels=3,
-        layers_per_block=1,
-        block_out_channels=(8, 16),
-        down_block_types=("DownBlock2D",) * 2,
-        up_block_types=("UpBlock2D",) * 2,
-        norm_num_groups=4,
-    )
+    unet = tiny_super_resolution_unet(in_channels=6, out_channels=3)
     path = tmp_path_factory.mktemp("tiny-ldm-super-resolution")
     LDMSuperResolutionPipeline(
         vqvae=vqvae, unet=unet, scheduler=DDIMScheduler(num_train_timesteps=100)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import register
-from diffusers import DDIMScheduler, LDMSuperResolutionPipeline, UNet2DModel
+from conftest import register, tiny_super_resolution_unet
+from diffusers import DDIMScheduler, LDMSuperResolutionPipeline
 from PIL import Image
 
 from pipelines import super_resolution
@@ -21,16 +21,7 @@ def tiny_residual_super_resolution(tmp_path_factory: pytest.TempPathFactory) -> 
     """A randomly initialised ResidualSuperResolutionPipeline: a UNet taking the residual's 48 channels and the
     low-resolution image, 100-timestep DDIM on v-prediction."""
     torch.manual_seed(0)
-    unet = UNet2DModel(
-        sample_size=8,
-        in_channels=51,
-        out_channels=48,
-        layers_per_block=1,
-        block_out_channels=(8, 16),
-        down_block_types=("DownBlock2D",) * 2,
-        up_block_types=("UpBlock2D",) * 2,
-        norm_num_groups=4,
-    )
+    unet = tiny_super_resolution_unet(in_channels=51, out_channels=48)
     scheduler = DDIMScheduler(num_train_timesteps=100, prediction_type="v_prediction", clip_sample=False)
     path = tmp_path_factory.mktemp("tiny-residual-super-resolution")
     ResidualSuperResolutionPipeline(unet=unet, scheduler=scheduler, residual_scale=0.3).save_pretrained(path)
