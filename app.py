@@ -15,6 +15,7 @@ import gradio as gr
 import compare
 import how_it_works
 import keep
+import sessions
 from components import (
     UPLOAD_SETTINGS,
     batch_slider,
@@ -38,6 +39,8 @@ from handlers import (
 )
 from pipelines import classifier_guidance, inpainting, limits, super_resolution, text_to_image, unconditional
 from stream import MAX_SEED, model_defaults, play, play_step, replay_step, stopper
+
+sessions.install()  # new visitors' first events: cheaper on the event loop (sessions.py)
 
 EXAMPLE_PROMPTS = [
     ["a large red circle on the left"],

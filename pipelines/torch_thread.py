@@ -77,12 +77,13 @@ _ready = threading.Condition()
 _short_jobs: deque[Job] = deque()  # single model calls, decodes, loads: also run between a long job's steps
 _long_jobs: deque[Job] = deque()  # whole pipeline calls
 _streams: deque[_Stream] = deque()  # written-out loops: one step each, in turn, whenever nothing else waits
+_stepped: deque[_Stream] = deque()  # loops that took their step this round: their next one comes in the next round
 
 
 def _serve_forever() -> None:
     while True:
         with _ready:
-            _ready.wait_for(lambda: _short_jobs or _long_jobs or _streams or batching.waiting())
+            _ready.wait_for(lambda: _short_jobs or _long_jobs or _streams or _stepped or batching.waiting())
             jobs = _short_jobs or _long_jobs
             job = jobs.popleft() if jobs else None
             stream = _streams.popleft() if job is None and _streams else None
@@ -90,8 +91,12 @@ def _serve_forever() -> None:
             batching.spawn(_do, *job)  # runs until it ends or waits at a UNet call (pipelines/batching.py)
         elif stream is not None:
             batching.spawn(_step, stream)
-        else:  # every job and loop waits at its UNet call: run those calls together
-            batching.run_batch()
+        else:  # every loop has taken its step or waits at its UNet call, so has every job: run those calls together
+            if batching.waiting():
+                batching.run_batch()
+            with _ready:  # a new round. A loop whose model is not batched (its steps never wait) gets one step per
+                _streams.extend(_stepped)  # round, not all of its steps before anyone else's batch runs
+                _stepped.clear()
 
 
 def _do(function: Callable[[], object], future: Future) -> None:
@@ -105,7 +110,7 @@ def _do(function: Callable[[], object], future: Future) -> None:
 def _step(stream: _Stream) -> None:
     if stream.advance():
         with _ready:
-            _streams.append(stream)  # its next step after the other streams' next steps
+            _stepped.append(stream)  # its next step after the other streams' next steps and the batch waiting
 
 
 def _queue(function: Callable[[], object], jobs: deque[Job]) -> Future:
@@ -136,6 +141,7 @@ def _forget_parent_thread() -> None:
     _short_jobs.clear()
     _long_jobs.clear()
     _streams.clear()
+    _stepped.clear()
     _thread = None
 
 
@@ -166,6 +172,9 @@ def serve_pending() -> None:
     while True:
         with _ready:
             if not _short_jobs:  # with batching, the loops' steps run while this job waits at its UNet call
+                if not batching.in_task():  # a round for the loops between each of this job's steps
+                    _streams.extend(_stepped)
+                    _stepped.clear()
                 waiting = 0 if batching.in_task() else len(_streams)
                 break
             job = _short_jobs.popleft()

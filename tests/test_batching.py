@@ -144,3 +144,28 @@ def test_batching_off_runs_every_call_alone_bit_identical(
     assert all(np.array_equal(frame.predicted_original, images) for frame, images in zip(together, alone))
     assert counted["forward_passes"] == 0
     assert batching.batched(torch_thread) is torch_thread  # nothing is wrapped
+
+
+def test_a_loop_whose_model_is_not_batched_takes_turns_with_the_batches(
+    tiny_ddpm: str, counted: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loop that never waits at a batched UNet call (an unwrapped model: the latent super-resolution loop) gets
+    one step per round, so the others' batches run in between: it does not run all its steps first."""
+    order: list[str] = []
+    run_batch = batching.run_batch
+
+    def recorded_batch() -> None:
+        order.append("batch")
+        run_batch()
+
+    monkeypatch.setattr(batching, "run_batch", recorded_batch)
+
+    def unbatched_loop() -> Iterator[int]:
+        for step in range(8):
+            order.append("unbatched")
+            yield step
+
+    run_together([unconditional_run(tiny_ddpm, seed=0, steps=6), lambda: torch_thread.steps(unbatched_loop())])
+    while_batching = order[: len(order) - order[::-1].index("batch")]  # up to the batched run's last forward pass
+    assert while_batching.count("batch") == 6
+    assert ["unbatched", "unbatched"] not in [while_batching[index : index + 2] for index in range(len(order))]
