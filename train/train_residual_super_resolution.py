@@ -43,6 +43,9 @@ class SuperResolutionConfig(TrainConfig):
     learning_rate: float = 5e-4
     crop_size: int = 128  # pixels of a training crop; its low-resolution input is 32x32
     min_snr_gamma: float = 5.0  # min-SNR loss weighting (Hang et al. 2023)
+    # The x̂0 error counts fully at the noisiest steps too: there the model's x̂0 is its best estimate of
+    # the residual (the posterior mean, what PSNR rewards), which few-step sampling relies on.
+    x0_weight_floor: float = 1.0
     block_out_channels: tuple[int, ...] = (64, 128, 128)  # widths at 1, 1/2 and 1/4 of the input's size
 
 
@@ -91,6 +94,7 @@ def main(config: SuperResolutionConfig) -> None:
             pipeline.residual_latents(images, low_resolution),
             generator,
             config.min_snr_gamma,
+            config.x0_weight_floor,
         )
 
     def export(ema_unet: UNet2DModel) -> None:
