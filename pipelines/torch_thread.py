@@ -94,9 +94,15 @@ def _serve_forever() -> None:
         else:  # every loop has taken its step or waits at its UNet call, so has every job: run those calls together
             if batching.waiting():
                 batching.run_batch()
-            with _ready:  # a new round. A loop whose model is not batched (its steps never wait) gets one step per
-                _streams.extend(_stepped)  # round, not all of its steps before anyone else's batch runs
-                _stepped.clear()
+            with _ready:
+                _new_round()
+
+
+def _new_round() -> None:
+    """The loops that took their step may take the next. Rounds keep a loop whose model is not batched (its steps
+    never wait) to one step per round, instead of all its steps before anyone else's batch runs."""
+    _streams.extend(_stepped)
+    _stepped.clear()
 
 
 def _do(function: Callable[[], object], future: Future) -> None:
@@ -173,8 +179,7 @@ def serve_pending() -> None:
         with _ready:
             if not _short_jobs:  # with batching, the loops' steps run while this job waits at its UNet call
                 if not batching.in_task():  # a round for the loops between each of this job's steps
-                    _streams.extend(_stepped)
-                    _stepped.clear()
+                    _new_round()
                 waiting = 0 if batching.in_task() else len(_streams)
                 break
             job = _short_jobs.popleft()
