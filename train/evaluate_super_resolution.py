@@ -134,10 +134,11 @@ DEFAULT_SETTINGS = {
     "consistent": True,
 }
 RAW_SETTINGS = {**DEFAULT_SETTINGS, "consistent": False}
-COMPARED_SETTINGS = [  # the app's default first
+COMPARED_SETTINGS = [  # the app's default first, then more steps: sharper, further from the original
     DEFAULT_SETTINGS,
     RAW_SETTINGS,
-    {**DEFAULT_SETTINGS, "steps": 50},
-    {**DEFAULT_SETTINGS, "eta": 1.0},
+    {**DEFAULT_SETTINGS, "steps": 2},
     {**DEFAULT_SETTINGS, "steps": 5},
+    {**DEFAULT_SETTINGS, "steps": 20},
+    {**DEFAULT_SETTINGS, "steps": 20, "eta": 1.0},
 ]

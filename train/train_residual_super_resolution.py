@@ -1,13 +1,12 @@
-"""Train the residual super-resolution model meant to replace the embedded `photo-sr-4x` (issue 16).
+"""Train the embedded super-resolution model `photo-sr-4x` (issue 16): residual diffusion in pixel space.
 
-    python -m train.train_residual_super_resolution              # resumes from train/checkpoints/ if present
-    python -m train.train_residual_super_resolution --steps 8000 # train further than the default
-    python -m train.evaluate --super-resolution --model artifacts/photo-sr-4x-residual  # score it
+    python -m train.train_residual_super_resolution              # 6,000 steps; resumes from train/checkpoints/
+    python -m train.train_residual_super_resolution --steps 7500 --x0-weight-floor 5   # the last 1,500 steps
+    python -m train.evaluate --super-resolution --all-settings --model artifacts/photo-sr-4x-residual  # score it
 
-On 2 CPU cores one step (batch 16 of 128-pixel crops) takes 0.68 s with the machine to itself
-(1 to 4 s when it is shared): the default 6,000 steps take about 70 minutes. It writes to
-artifacts/ until it beats the embedded latent model (docs/models.md has its figures so far);
-then it is copied to assets/models/photo-sr-4x and the catalogue entry names its pipeline class.
+On 2 CPU cores one step (batch 16 of 128-pixel crops) takes 0.54 s with the machine to itself (1 to 4 s when
+it is shared): 54 minutes, then 14. It writes to artifacts/photo-sr-4x-residual; the committed
+assets/models/photo-sr-4x is that folder after both runs (docs/models.md has its figures).
 
 Residual diffusion in pixel space (SRDiff, Li et al. 2022; conditioned as SR3, Saharia et al. 2021;
 the pipeline is `pipelines/residual_super_resolution.py`): x0 is the high-resolution crop minus
