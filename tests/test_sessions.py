@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import time
 
 import gradio.blocks
 import pytest
@@ -28,18 +27,18 @@ def test_a_session_gets_the_same_configs_as_with_gradio_as_shipped(monkeypatch: 
     assert session_configs() == cached
 
 
-def test_a_session_costs_less_with_cached_signatures(monkeypatch: pytest.MonkeyPatch) -> None:
-    def best_of_five() -> float:
-        times = []
-        for _ in range(5):
-            started = time.perf_counter()
-            session_configs()
-            times.append(time.perf_counter() - started)
-        return min(times)
-
-    cached = best_of_five()
+def test_a_new_session_computes_no_signature_once_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What makes it cheaper (2.3x in `python -m bench.sessions`): Gradio computed a signature per block per session."""
+    computed = []
+    signature = inspect.signature
+    monkeypatch.setattr(inspect, "signature", lambda *args, **kwargs: computed.append(1) or signature(*args, **kwargs))
+    session_configs()  # the cache filled for every block class of the page
+    computed.clear()
+    session_configs()
+    assert computed == []
     monkeypatch.setattr(gradio.blocks, "inspect", inspect)
-    assert best_of_five() > 1.3 * cached  # 2.3x in `python -m bench.sessions`
+    session_configs()
+    assert len(computed) >= len(app.demo.blocks)
 
 
 def test_signature_is_inspects_for_every_kind_of_call() -> None:
