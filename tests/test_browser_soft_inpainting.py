@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 import urllib.request
 
 import numpy as np
@@ -22,15 +23,35 @@ def paint_row(page, box: dict, height_fraction: float) -> None:
     page.mouse.up()
 
 
-def set_brush_strength(tab, strength: float) -> None:
-    """Type the strength, then wait until the editor's palette shows the brush the server sent back."""
+def events_in_flight(page) -> set:
+    """The page's non-queued event calls (POST .../run/...) not yet answered, kept up to date as they go."""
+    pending: set = set()
+    page.on("request", lambda request: pending.add(request) if "/run/" in request.url else None)
+    page.on("requestfinished", lambda request: pending.discard(request))
+    page.on("requestfailed", lambda request: pending.discard(request))
+    return pending
+
+
+def wait_until_answered(page, pending: set, seconds: float = 30) -> None:
+    """Wait until every event call has its answer: typing a number can send the brush's change more than once,
+    and an answer that lands mid-stroke re-renders the editor and loses the stroke."""
+    deadline = time.monotonic() + seconds
+    while pending:
+        assert time.monotonic() < deadline, f"{len(pending)} event calls unanswered after {seconds:g} s"
+        page.wait_for_timeout(50)  # lets Playwright deliver the page's events
+
+
+def set_brush_strength(tab, strength: float, pending: set) -> None:
+    """Type the strength, then wait until the server answered and the editor's palette shows its brush."""
     number = tab.get_by_label("number input for Brush strength (grey level painted)")
     number.fill(str(strength))
     number.press("Enter")
+    wait_until_answered(tab.page, pending)
     palette = tab.get_by_role("button", name="Color")
     palette.click()
     expect(tab.locator(f'button.color[style*="opacity: {strength:g};"]')).to_be_visible(timeout=30_000)
     palette.click()  # closed again, the brush still selected
+    wait_until_answered(tab.page, pending)
 
 
 def test_soft_mask_painted_in_two_grey_levels_and_its_change_map(app_url: str, browser, monkeypatch) -> None:
@@ -44,6 +65,7 @@ def test_soft_mask_painted_in_two_grey_levels_and_its_change_map(app_url: str, b
 
     monkeypatch.setattr(inpainting, "prepare", recording_prepare)
     page, tab, errors = open_tab(browser, app_url, "Inpainting", "inpainting", 1400)
+    pending = events_in_flight(page)
     strength_slider = tab.get_by_label("number input for Brush strength (grey level painted)")
     assert not strength_slider.is_visible()
     tab.locator(".gallery-item").first.click()  # the first example scene goes into the editor, brush selected
@@ -52,9 +74,9 @@ def test_soft_mask_painted_in_two_grey_levels_and_its_change_map(app_url: str, b
     tab.get_by_label("Soft mask").check()
     strength_slider.wait_for(timeout=30_000)  # shown with the soft mask
     box = canvas.bounding_box()
-    set_brush_strength(tab, 0.25)
+    set_brush_strength(tab, 0.25, pending)
     paint_row(page, box, 0.3)
-    set_brush_strength(tab, 1)  # the first stroke stays as it was painted
+    set_brush_strength(tab, 1, pending)  # the first stroke stays as it was painted
     paint_row(page, box, 0.7)
     set_steps(tab, 40)
     statuses = streamed_steps(page, "inpainting", 40)
