@@ -46,7 +46,7 @@ from handlers import (
     soft_mask_brush,
 )
 from pipelines import classifier_guidance, inpainting, limits, super_resolution, text_to_image, unconditional
-from stream import MAX_SEED, model_defaults, play, play_step, replay_step, stopper
+from stream import MAX_SEED, MODEL_SETTINGS, model_defaults, play, play_step, replay_step, stopper
 
 sessions.install()  # new visitors' first events: cheaper on the event loop (sessions.py)
 
@@ -192,6 +192,15 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=limits.DELETE_CACHE) a
                 eta = gr.Slider(
                     0, 1, value=super_resolution.DEFAULT_ETA, step=0.05, label="Eta (DDIM: 0 deterministic, 1 random)"
                 )
+                sr_samples = gr.Slider(
+                    1,
+                    super_resolution.MAX_SAMPLES,
+                    value=super_resolution.DEFAULT_SAMPLES,
+                    step=1,
+                    label="Samples averaged",
+                    info="Their mean is closer to the photo on average, one sample sharper (each sees the photo "
+                    "mirrored a different way).",
+                )
                 sr_seed, sr_random_seed = seed_inputs()
                 consistent = gr.Checkbox(
                     True,
@@ -264,7 +273,7 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=limits.DELETE_CACHE) a
         timer.tick(play_step, [replay, frames], [replay, noisy, estimate, status, timer], api_visibility="private")
         if "model" not in tab_inputs[handler.task]:  # classifier guidance: one model, no dropdown
             return
-        settings = tuple(name for name in ("scheduler", "steps", "guidance_scale") if name in tab_inputs[handler.task])
+        settings = tuple(name for name in MODEL_SETTINGS if name in tab_inputs[handler.task])
         model = tab_inputs[handler.task]["model"]
         outputs = [tab_inputs[handler.task][name] for name in settings]
         # on the user's pick only (`input`): restoring a PNG's settings sets the model and its steps at once
@@ -354,6 +363,7 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=limits.DELETE_CACHE) a
             sr_guidance,
             noise_level,
             consistent,
+            sr_samples,
         ],
         sr_seed,
         sr_outputs,

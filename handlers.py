@@ -241,9 +241,10 @@ def run_super_resolution(
     guidance_scale: float,
     noise_level: float,
     consistent: bool = True,
+    samples: float = super_resolution.DEFAULT_SAMPLES,
 ) -> Iterator[tuple]:
     steps, seed = whole_number(steps, "Steps"), run_seed(seed, random_seed)
-    noise_level = whole_number(noise_level, "Noise level")
+    noise_level, samples = whole_number(noise_level, "Noise level"), whole_number(samples, "Samples averaged")
     prompt, _ = prompts(prompt, "")
     prepared: list[Image.Image] = []  # the input as upscaled, for the bicubic comparison
 
@@ -252,7 +253,7 @@ def run_super_resolution(
         tell(notices, gr.Info)  # conversions done to the upload
         prepared.append(image)
         return super_resolution.generate_steps(
-            model, image, scheduler, steps, seed, eta, prompt, guidance_scale, noise_level, consistent
+            model, image, scheduler, steps, seed, eta, prompt, guidance_scale, noise_level, consistent, samples
         )
 
     def done(frame: LatentFrame) -> str:
@@ -260,6 +261,7 @@ def run_super_resolution(
         return (
             f"Done: {width}×{height} upscaled to {width * super_resolution.SCALE}×{height * super_resolution.SCALE} "
             f"in {frame.elapsed:.2f} s, {steps_text(frame, steps, scheduler)}, eta {eta:g}, {seeds_text(seed, 1)}, "
+            f"{'the mean of ' + str(samples) + ' samples' if samples > 1 else 'one sample'}, "
             f"{'back-projected onto the photo' if consistent else 'raw model output'}. "
             "Drag the slider over the result: bicubic interpolation on the left, diffusion on the right."
         )
@@ -282,5 +284,6 @@ def run_super_resolution(
             "guidance_scale": guidance_scale,
             "noise_level": noise_level,
             "consistent": consistent,
+            "samples": samples,
         },
     )

@@ -194,8 +194,11 @@ def tell(notices: list[str], toast: Callable[[str], None] = gr.Warning) -> None:
         toast(notice)
 
 
+MODEL_SETTINGS = ("scheduler", "steps", "guidance_scale", "samples")  # what the catalogue may set for a model
+
+
 def model_defaults(settings: tuple[str, ...]) -> Callable[[str], tuple]:
-    """What picking a model does to a tab's `settings` ("scheduler", "steps", "guidance_scale"): each takes the
+    """What picking a model does to a tab's `settings` (of `MODEL_SETTINGS`): each takes the
     value the catalogue gives for that model (sd-turbo: 2 steps, no guidance), or stays as it is."""
 
     def defaults(model: str) -> tuple:

@@ -75,7 +75,7 @@ EMBEDDED = (
         "ResidualSuperResolutionPipeline",
         "embedded, photos, trained by this project",
         license="MIT",
-        defaults={"scheduler": "DDIM", "steps": 1},
+        defaults={"scheduler": "DDIM", "steps": 1, "samples": 8},
     ),
 )
 SD_DEFAULTS = {"scheduler": "DPM-Solver++", "steps": 25, "guidance_scale": 7.5}
@@ -139,7 +139,7 @@ HUB = (
         "hub, prompt-guided 4× upscaler",
         hardware="gpu",
         license="openrail++",
-        defaults={"scheduler": "DDIM", "steps": 20},
+        defaults={"scheduler": "DDIM", "steps": 20, "samples": 1},
         half_precision=True,
     ),
 )

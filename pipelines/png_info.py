@@ -80,6 +80,7 @@ TAB_SETTINGS = {
         "guidance_scale",
         "noise_level",
         "consistent",
+        "samples",
     ),
     "classifier_guidance": (
         "target",
@@ -134,6 +135,7 @@ LABELS = {
     "grid_task": "Grid task",
     "scales": "Guidance scales",
     "samplers": "Samplers",
+    "samples": "Samples averaged",
 }
 INPAINT_AREA = {True: "Only masked", False: "Whole picture"}  # A1111's words for zooming into the mask or not
 INFORMATIVE = ("Task", "Size", "Seeds")  # written for people and other tools; the tab's inputs imply them
@@ -264,6 +266,7 @@ READERS: dict[str, Callable[[str], object]] = {
     "seed": int,
     "batch_size": int,
     "noise_level": int,
+    "samples": int,
     "guidance_scale": finite,
     "strength": finite,
     "eta": finite,

@@ -37,7 +37,7 @@ from pipelines import text_to_image, torch_thread
 from pipelines.frames import LATENT_RANGE, LatentFrame, latent_channels, to_uint8_images
 from pipelines.images import to_rgb
 from pipelines.loading import load_pipeline, make_scheduler, max_steps
-from pipelines.residual_super_resolution import ResidualSuperResolutionPipeline
+from pipelines.residual_super_resolution import ResidualSuperResolutionPipeline, mirrored, unmirrored_mean
 from pipelines.sampling import reverse_process
 from pipelines.streaming import stream_pipeline
 
@@ -47,6 +47,10 @@ DEFAULT_SCHEDULER = "DDIM"
 # closest to the original on average (PSNR); more steps commit to one of them, with sharper, invented detail and a
 # lower PSNR (docs/models.md: the table of steps). The catalogue gives a hub model its own default.
 DEFAULT_STEPS = 1
+# The tab's default for the embedded model: the mean of 8 samples, an estimate of the posterior mean closer to the
+# original than one sample's x̂0 (docs/models.md: the table). A call of `generate_steps` draws one, as diffusers does.
+DEFAULT_SAMPLES = 8
+MAX_SAMPLES = 8  # one batch of this many through the UNet: ~8x the time of a single sample
 DEFAULT_ETA = 0.0  # DDIM's eta: 0 is deterministic given the seed, 1 as random as DDPM
 DEFAULT_NOISE_LEVEL = 20  # Stable Diffusion upscaler: noise added to its input (its own default)
 MAX_NOISE_LEVEL = 350  # the upscaler's `max_noise_level`
@@ -114,8 +118,12 @@ def padded_tensor(image: Image.Image, multiple: int) -> torch.Tensor:
     return torch.nn.functional.pad(pixels, (0, pad_width, 0, pad_height), mode=mode)
 
 
-def check_settings(steps: int, most_steps: int, seed: int, eta: float, guidance_scale: float, noise_level: int) -> None:
+def check_settings(
+    steps: int, most_steps: int, seed: int, eta: float, guidance_scale: float, noise_level: int, samples: int
+) -> None:
     text_to_image.check_settings(steps, most_steps, guidance_scale, seed, 1)
+    if not 1 <= samples <= MAX_SAMPLES:
+        raise ValueError(f"Samples averaged must be between 1 and {MAX_SAMPLES}; got {samples}.")
     if not 0.0 <= eta <= 1.0:
         raise ValueError(f"Eta must be between 0 (deterministic DDIM) and 1 (as random as DDPM); got {eta}.")
     if not 0 <= noise_level <= MAX_NOISE_LEVEL:
@@ -133,42 +141,60 @@ def generate_steps(
     guidance_scale: float = text_to_image.DEFAULT_GUIDANCE_SCALE,
     noise_level: int = DEFAULT_NOISE_LEVEL,
     consistent: bool = True,
+    samples: int = 1,
 ) -> Iterator[LatentFrame]:
     """Upscale `image` (prepared by `prepare`) 4x, yielding a frame per step; the last one holds the result.
 
     `prompt`, `guidance_scale` and `noise_level` steer Stable Diffusion's upscaler only; `eta` applies to DDIM.
     `consistent` back-projects every decoded image onto the input (`back_project`); off, the model's raw output.
+    `samples` > 1 averages that many samples (`mirrored`); Stable Diffusion's upscaler draws one.
     """
     if image is None:
         raise ValueError("Super-resolution needs an image (see pipelines.super_resolution.prepare).")
     shared = load_pipeline(model, PIPELINE_CLASSES)
-    check_settings(steps, max_steps(scheduler, shared.scheduler.config), seed, eta, guidance_scale, noise_level)
+    most_steps = max_steps(scheduler, shared.scheduler.config)
+    check_settings(steps, most_steps, seed, eta, guidance_scale, noise_level, samples)
     if isinstance(shared, StableDiffusionUpscalePipeline):
+        if samples != 1:
+            raise ValueError(f"Stable Diffusion's upscaler draws one sample: set Samples averaged to 1; got {samples}.")
         return upscaler_steps(
             model, image, scheduler, steps, seed, eta, prompt, guidance_scale, noise_level, consistent
         )
-    return torch_thread.steps(latent_super_resolution_steps(shared, image, scheduler, steps, seed, eta, consistent))
+    loop = latent_super_resolution_steps(shared, image, scheduler, steps, seed, eta, consistent, samples)
+    return torch_thread.steps(loop)
 
 
 @torch.no_grad()
 def latent_super_resolution_steps(
-    pipeline: DiffusionPipeline, image: Image.Image, scheduler: str, steps: int, seed: int, eta: float, consistent: bool
+    pipeline: DiffusionPipeline,
+    image: Image.Image,
+    scheduler: str,
+    steps: int,
+    seed: int,
+    eta: float,
+    consistent: bool,
+    samples: int = 1,
 ) -> Iterator[LatentFrame]:
-    """The loop of `LDMSuperResolutionPipeline` and `ResidualSuperResolutionPipeline`, written out: a frame per step."""
+    """The loop of `LDMSuperResolutionPipeline` and `ResidualSuperResolutionPipeline`, written out: a frame per step.
+
+    `samples` run side by side in one batch, each seeing the photo as `mirrored` turns it; x̂0 and the result
+    are their mean (`unmirrored_mean`), and x_t is the first sample's.
+    """
     unet = pipeline.unet
     low_resolution = padded_tensor(image, multiple=2 ** (len(unet.config.block_out_channels) - 1)).to(unet.device)
+    views = mirrored(low_resolution, samples)
     noise_scheduler = make_scheduler(scheduler, pipeline.scheduler.config)  # per request: schedulers keep state
     noise_scheduler.set_timesteps(steps, device=unet.device)
     generator = torch.Generator().manual_seed(seed)
-    latent_shape = (1, unet.config.in_channels - low_resolution.shape[1], *low_resolution.shape[-2:])
+    latent_shape = (samples, unet.config.in_channels - low_resolution.shape[1], *low_resolution.shape[-2:])
     noise = torch.randn(latent_shape, generator=generator).to(unet.device, unet.dtype)
     decoded_image = output_images(low_resolution[..., : image.height, : image.width], consistent)
 
     @torch.no_grad()
     def decode_on_torch_thread(latents: torch.Tensor) -> np.ndarray:
         if isinstance(pipeline, ResidualSuperResolutionPipeline):  # bicubic plus the residual: no decoder
-            return decoded_image(pipeline.images_from_latents(latents, low_resolution))
-        return decoded_image(pipeline.vqvae.decode(latents).sample)
+            return decoded_image(unmirrored_mean(pipeline.images_from_latents(latents, views)))
+        return decoded_image(unmirrored_mean(pipeline.vqvae.decode(latents).sample))
 
     def decode(latents: torch.Tensor) -> np.ndarray:  # frames are looked at from the app's threads
         return torch_thread.run(decode_on_torch_thread, latents)
@@ -176,7 +202,7 @@ def latent_super_resolution_steps(
     def denoise(noisy_latents: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
         # The UNet sees x_t beside the low-resolution image: conditioning by concatenation (Rombach et al. 2022).
         # diffusers' pipeline scales the concatenation for the sampler; only x_t is the sampler's, so only it is.
-        return unet(torch.cat([noisy_latents, low_resolution], dim=1), timestep).sample
+        return unet(torch.cat([noisy_latents, views], dim=1), timestep).sample
 
     started = time.perf_counter()
     total_steps = len(noise_scheduler.timesteps)
@@ -188,7 +214,7 @@ def latent_super_resolution_steps(
             total_steps=total_steps,
             timestep=step.timestep,
             elapsed=time.perf_counter() - started,
-            noisy_sample=noisy_view(pipeline, step.noisy_sample),
+            noisy_sample=noisy_view(pipeline, step.noisy_sample[:1]),
             predicted_latents=step.predicted_original,
             decode=decode,
             final_images=decode(step.sample) if is_last else None,

@@ -219,9 +219,32 @@ def test_super_resolution_back_projects_onto_the_photo_unless_told_not_to(client
     assert error(consistent) < 0.1 and error(raw) > 10 * error(consistent)
 
 
+def test_super_resolution_averages_the_samples_asked_for(client: Client) -> None:
+    one, eight = call_super_resolution(client, samples=1), call_super_resolution(client)  # the tab's default: 8
+    assert "one sample" in one[3] and "the mean of 8 samples" in eight[3]
+    one_image, eight_image = (np.asarray(Image.open(result[2][1]), float) for result in (one, eight))
+    assert np.abs(one_image - eight_image).mean() > 0.5  # the mean is another image than its first sample
+    for samples, message in [(9, "greater than maximum value 8"), (2.5, "must be a whole number")]:
+        with pytest.raises(Exception, match=message):
+            call_super_resolution(client, samples=samples)
+    assert call_super_resolution(client, samples=2)[3].startswith("Done")  # still serving
+
+
 def test_super_resolution_streams_intermediate_frames(client: Client) -> None:
     job = client.submit(
-        "photo-sr-4x", handle_file(str(PHOTO)), "DDPM", 300, 0.0, 1, False, "", 5, 20, api_name="/super_resolution"
+        "photo-sr-4x",
+        handle_file(str(PHOTO)),
+        "DDPM",
+        300,
+        0.0,
+        1,
+        False,
+        "",
+        5,
+        20,
+        True,
+        1,
+        api_name="/super_resolution",
     )
     job.result()
     statuses = [outputs[3] for outputs in job.outputs()]

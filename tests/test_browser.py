@@ -177,8 +177,11 @@ def test_super_resolution_of_an_example_photo(app_url: str, browser) -> None:
     tab.locator(".gallery-item").last.click()  # an example photo goes into the upload box
     expect(tab.locator("img").first).to_be_visible(timeout=30_000)
     set_steps(tab, 40)
+    tab.get_by_label("number input for Samples averaged").fill("2")
+    tab.get_by_label("number input for Samples averaged").press("Enter")
     statuses = streamed_steps(page, "super-resolution", 40)
     assert "upscaled to" in statuses[-1] and "40 steps of DDIM" in statuses[-1]
+    assert "the mean of 2 samples" in statuses[-1], statuses[-1]
     assert "back-projected onto the photo" in statuses[-1]
     # The before/after slider holds bicubic and the diffusion result, both 4x the photo
     widths = page.locator("#super-resolution-result img").evaluate_all(

@@ -82,6 +82,7 @@ def runs(tmp_path: Path) -> dict[str, tuple[str, dict, dict]]:
                 "guidance_scale": 5.0,
                 "noise_level": 20,
                 "consistent": True,
+                "samples": 3,
             },
             {"photo": handle_file(str(EXAMPLES / "photo-chelsea.png"))},
         ),

@@ -56,6 +56,7 @@ TAB_RUNS = {
         "guidance_scale": 5.0,
         "noise_level": 20,
         "consistent": False,
+        "samples": 4,
     },
 }
 PICTURE = np.arange(24 * 16 * 3, dtype=np.uint8).reshape(24, 16, 3)

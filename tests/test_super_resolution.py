@@ -44,6 +44,12 @@ def test_the_residual_pipelines_own_call_gives_the_written_out_loops_image(tiny_
     assert np.abs(ours.predicted_original.astype(int) - expected_uint8).max() <= 1
     with pytest.raises(ValueError, match="multiples of 2"):
         plain(photo(15, 12))
+    # the mean of 3 samples (the image as is, mirrored left-right, top-bottom), as the app draws it
+    expected = plain(
+        image, num_inference_steps=2, generator=torch.Generator().manual_seed(3), samples=3, output_type="np"
+    )
+    ours = generate(model=tiny_residual_super_resolution, image=image, steps=2, seed=3, consistent=False, samples=3)
+    assert np.abs(ours.predicted_original.astype(int) - (expected.images * 255).round().astype(int)).max() <= 1
 
 
 def test_the_residual_is_added_to_bicubic_upsampling(tiny_residual_super_resolution: str) -> None:
@@ -65,6 +71,34 @@ def test_the_written_out_loop_gives_the_plain_pipelines_image(tiny_ldm_super_res
     expected_uint8 = (expected.images * 255).round().astype(np.uint8)
     assert ours.predicted_original.shape == expected_uint8.shape == (1, 128, 128, 3)
     assert np.abs(ours.predicted_original.astype(int) - expected_uint8).max() <= 1
+
+
+def test_mirrored_samples_flip_back_to_the_photo() -> None:
+    image = torch.rand(1, 3, 5, 7)
+    views = super_resolution.mirrored(image, 6)
+    assert views.shape == (6, 3, 5, 7) and torch.equal(views[0], image[0]) and torch.equal(views[4], image[0])
+    assert torch.equal(views[1], image[0].flip(-1)) and torch.equal(views[3], image[0].flip(-2, -1))
+    assert torch.allclose(super_resolution.unmirrored_mean(views), image)  # the mean of six equal copies
+
+
+@pytest.mark.parametrize("model", LATENT_KINDS)
+def test_the_mean_of_samples_varies_less_from_seed_to_seed(model: str, request) -> None:
+    """Each sample's result has the seed's noise in it; their mean (the posterior mean's estimate) much less."""
+    settings = {"model": request.getfixturevalue(model), "image": photo(8, 8), "steps": 1, "consistent": False}
+
+    def spread(samples: int) -> float:  # of the results over 6 seeds, per pixel, averaged
+        results = [generate(**settings, seed=seed, samples=samples) for seed in range(6)]
+        assert results[0].predicted_original.shape == (1, 32, 32, 3) and results[0].noisy_sample.shape[0] == 1
+        return np.stack([result.predicted_original.astype(float) for result in results]).std(axis=0).mean()
+
+    one, eight = spread(1), spread(8)
+    assert eight < 0.6 * one, (one, eight)  # independent samples: 1/sqrt(8) = 0.35 of it
+
+
+@pytest.mark.parametrize("samples", [0, 9])
+def test_samples_out_of_range_are_refused(tiny_residual_super_resolution: str, samples: int) -> None:
+    with pytest.raises(ValueError, match="Samples averaged must be between 1 and 8; got"):
+        generate(model=tiny_residual_super_resolution, image=photo(8, 8), samples=samples)
 
 
 @pytest.mark.parametrize("model", LATENT_KINDS)
@@ -104,6 +138,8 @@ def test_stable_diffusion_upscaler_streams_through_its_legacy_callback(tiny_sd_u
     stopped = generate_steps(tiny_sd_upscaler, photo(10, 7), steps=40, seed=0)
     assert next(stopped).step == 1
     stopped.close()  # raises in the pipeline's callback: the worker thread ends
+    with pytest.raises(ValueError, match="upscaler draws one sample: set Samples averaged to 1; got 2"):
+        generate_steps(tiny_sd_upscaler, photo(10, 7), samples=2)
 
 
 @pytest.mark.parametrize(

@@ -101,7 +101,7 @@ def scores(upscale, pairs: list) -> dict:
 
 def report(model: str, settings: list[dict] | None = None) -> str:
     """A markdown table: bicubic, the autoencoder's round trip, then the model at each of `settings`."""
-    settings = settings or [DEFAULT_SETTINGS, RAW_SETTINGS]
+    settings = settings or [DEFAULT_SETTINGS, RAW_SETTINGS, {**ONE_SAMPLE, "consistent": False}]
     pairs = held_out_pairs()
     names = ", ".join(f"{name} ({original.shape[1]}×{original.shape[0]})" for name, original, _ in pairs)
     rows = {
@@ -115,6 +115,7 @@ def report(model: str, settings: list[dict] | None = None) -> str:
     for setting in settings:
         name = model.rstrip("/").split("/")[-1]
         label = f"{name}: {setting['scheduler']} {setting['steps']} steps, eta {setting['eta']:g}"
+        label += f", mean of {setting['samples']} samples" if setting["samples"] > 1 else ", one sample"
         label += ", back-projected" if setting["consistent"] else ", raw"
         rows[label] = scores(
             lambda original, low, setting=setting: super_resolution.generate(
@@ -132,13 +133,18 @@ DEFAULT_SETTINGS = {
     "steps": super_resolution.DEFAULT_STEPS,
     "eta": super_resolution.DEFAULT_ETA,
     "consistent": True,
+    "samples": super_resolution.DEFAULT_SAMPLES,
 }
 RAW_SETTINGS = {**DEFAULT_SETTINGS, "consistent": False}
-COMPARED_SETTINGS = [  # the app's default first, then more steps: sharper, further from the original
+ONE_SAMPLE = {**DEFAULT_SETTINGS, "samples": 1}
+COMPARED_SETTINGS = [  # the app's default first; then one sample, with more steps: sharper, further from the original
     DEFAULT_SETTINGS,
     RAW_SETTINGS,
-    {**DEFAULT_SETTINGS, "steps": 2},
-    {**DEFAULT_SETTINGS, "steps": 5},
+    ONE_SAMPLE,
+    {**ONE_SAMPLE, "consistent": False},
+    {**ONE_SAMPLE, "steps": 2},
+    {**ONE_SAMPLE, "steps": 5},
+    {**ONE_SAMPLE, "steps": 20},
+    {**ONE_SAMPLE, "steps": 20, "eta": 1.0},
     {**DEFAULT_SETTINGS, "steps": 20},
-    {**DEFAULT_SETTINGS, "steps": 20, "eta": 1.0},
 ]

@@ -2,8 +2,9 @@
 
     python -m train.photos --examples assets/examples   # writes the tab's example inputs
 
-`skimage.data` ships a handful of photographs inside the package, and matplotlib's sample data one
-more (`grace_hopper.jpg`), so they are on every machine that installs them, with no download.
+`skimage.data` ships a handful of photographs inside the package (the two views of its stereo
+pair count as two), and matplotlib's sample data one more (`grace_hopper.jpg`), so they are on
+every machine that installs them, with no download.
 Training sees random crops of the colour ones and of the greyscale ones (as grey RGB: they still
 teach edges and texture), flipped and rotated by multiples of 90 degrees; two colour photographs
 are held out for evaluation and never seen in training. The low-resolution input is the crop
@@ -20,10 +21,20 @@ import numpy as np
 from PIL import Image
 
 SCALE = 4  # the model's upscaling factor
-COLOUR_PHOTOS = ("chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina", "grace_hopper")
+COLOUR_PHOTOS = (
+    "chelsea",
+    "rocket",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "grace_hopper",
+    "motorcycle_left",  # added after step 7,500 of the committed model (train/train_residual_super_resolution.py)
+    "motorcycle_right",
+)
 GREY_PHOTOS = ("camera", "coins", "moon", "clock", "brick", "grass", "gravel")
 HELD_OUT_PHOTOS = ("astronaut", "coffee")  # evaluation only
 MATPLOTLIB_PHOTOS = {"grace_hopper": "grace_hopper.jpg"}  # name -> file of matplotlib's sample data
+STEREO_PHOTOS = {"motorcycle_left": 0, "motorcycle_right": 1}  # name -> view of skimage.data.stereo_motorcycle()
 COLOUR_SHARE = 0.75  # fraction of training crops cut from the colour photographs
 
 
@@ -37,6 +48,8 @@ def load_photo(name: str) -> np.ndarray:
         with cbook.get_sample_data(MATPLOTLIB_PHOTOS[name]) as file:
             return np.asarray(Image.open(file).convert("RGB"))
 
+    if name in STEREO_PHOTOS:
+        return skimage.data.stereo_motorcycle()[STEREO_PHOTOS[name]]
     photo = getattr(skimage.data, name)()
     return np.repeat(photo[..., None], 3, axis=2) if photo.ndim == 2 else photo[..., :3]
 

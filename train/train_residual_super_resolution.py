@@ -1,12 +1,16 @@
 """Train the embedded super-resolution model `photo-sr-4x` (issue 16): residual diffusion in pixel space.
 
     python -m train.train_residual_super_resolution              # 6,000 steps; resumes from train/checkpoints/
-    python -m train.train_residual_super_resolution --steps 7500 --x0-weight-floor 5   # the last 1,500 steps
+    python -m train.train_residual_super_resolution --steps 7500 --x0-weight-floor 5    # 1,500 more
+    python -m train.train_residual_super_resolution --steps 10000 --x0-weight-floor 5   # the last 2,500
     python -m train.evaluate --super-resolution --all-settings --model artifacts/photo-sr-4x-residual  # score it
 
 On 2 CPU cores one step (batch 16 of 128-pixel crops) takes 0.54 s with the machine to itself (1 to 4 s when
-it is shared): 54 minutes, then 14. It writes to artifacts/photo-sr-4x-residual; the committed
-assets/models/photo-sr-4x is that folder after both runs (docs/models.md has its figures).
+it is shared): 54 minutes, then 14, then 24. It writes to artifacts/photo-sr-4x-residual; the committed
+assets/models/photo-sr-4x is that folder after the three runs (docs/models.md has its figures). The first
+two ran before the stereo motorcycle photo's two views joined the training photos (`train.photos`), the
+last with them; `residual_scale` is measured again at each start, on the photos of the time (0.0936, then
+0.1070, which the last run trained with and the export carries).
 
 Residual diffusion in pixel space (SRDiff, Li et al. 2022; conditioned as SR3, Saharia et al. 2021;
 the pipeline is `pipelines/residual_super_resolution.py`): x0 is the high-resolution crop minus
