@@ -138,6 +138,8 @@ LABELS = {
     "samples": "Samples averaged",
 }
 INPAINT_AREA = {True: "Only masked", False: "Whole picture"}  # A1111's words for zooming into the mask or not
+# Settings added after files were made: what such a file's run used (the app drew one sample before it averaged them).
+BEFORE_THE_SETTING = {"samples": 1}
 INFORMATIVE = ("Task", "Size", "Seeds")  # written for people and other tools; the tab's inputs imply them
 FIXED = {"sampler_comparison": ("CFG scale",)}  # a tab's settings that are no inputs (text to image's guidance)
 # A1111's sampler names for this app's schedulers (diffusers' documented equivalents); the same names elsewhere.
@@ -319,6 +321,10 @@ def settings_for_tab(
     for name in TAB_SETTINGS[task]:
         label = PROMPT_LABELS.get(name) or LABELS[name]
         used.add(label)
+        if label not in parsed and name in BEFORE_THE_SETTING and "Task" in parsed:
+            inputs[name] = BEFORE_THE_SETTING[name]  # this app's own file from before the setting existed
+            restored.append(f"{label} {BEFORE_THE_SETTING[name]} (not in the file: made before the setting)")
+            continue
         if label not in parsed:
             left.append(label)
             continue

@@ -274,3 +274,12 @@ def test_a1111_jpeg_parameters_are_read_from_exif(tmp_path: Path) -> None:
 def test_unknown_settings_are_refused_when_written() -> None:
     with pytest.raises(ValueError, match="No label for the setting"):
         parameters_text({"task": "unconditional", "colour": "red"})
+
+
+def test_a_super_resolution_file_from_before_samples_were_averaged_restores_one_sample() -> None:
+    settings = {name: value for name, value in TAB_RUNS["super_resolution"].items() if name != "samples"}
+    parsed = parse_parameters(parameters_text({"task": "super_resolution", **settings, "size": (16, 24)}))
+    assert "Samples averaged" not in parsed
+    _, inputs, notices = settings_for_tab(parsed)
+    assert inputs["samples"] == 1 and "Samples averaged 1 (not in the file: made before the setting)" in notices[0]
+    assert not any("left as they are" in notice for notice in notices)
