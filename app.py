@@ -192,14 +192,16 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=limits.DELETE_CACHE) a
                 eta = gr.Slider(
                     0, 1, value=super_resolution.DEFAULT_ETA, step=0.05, label="Eta (DDIM: 0 deterministic, 1 random)"
                 )
-                sr_samples = gr.Slider(
-                    1,
-                    super_resolution.MAX_SAMPLES,
-                    value=super_resolution.DEFAULT_SAMPLES,
-                    step=1,
-                    label="Samples averaged",
-                    info="Their mean is closer to the photo on average, one sample sharper (each sees the photo "
-                    "mirrored a different way).",
+                sr_samples = checked(
+                    gr.Slider(
+                        1,
+                        super_resolution.MAX_SAMPLES,
+                        value=super_resolution.DEFAULT_SAMPLES,
+                        step=1,
+                        label="Samples averaged",
+                        info="Their mean is closer to the photo on average, one sample sharper (each sees the photo "
+                        "mirrored a different way).",
+                    )
                 )
                 sr_seed, sr_random_seed = seed_inputs()
                 consistent = gr.Checkbox(

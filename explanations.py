@@ -19,8 +19,8 @@ the small photo at every step. The left image is the noisy residual x_t (grey is
 plus the residual predicted at that step. Compare the result with bicubic by dragging its slider. Few steps give the
 closest image to the original on average; more steps draw sharper, invented detail. Averaging several samples (each
 sees the photo mirrored a different way) estimates the *mean* of the photos that shrink to yours, closer still; one
-sample is sharper. "Consistent with the photo" corrects each image until, shrunk back, it is the photo given: the
-model then only adds detail.
+sample is sharper (x_t is then the first sample's, x̂₀ their mean). "Consistent with the photo" corrects each image
+until, shrunk back, it is the photo given: the model then only adds detail.
 """
 CLASSIFIER_GUIDANCE_EXPLANATION = """
 **Classifier guidance** (Dhariwal & Nichol 2021): the unconditional model above knows no words, but a small

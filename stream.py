@@ -76,7 +76,8 @@ def tab_handler(task: str, **fixed: object) -> Callable[[Callable], Callable]:
 
         def gpu_seconds(slot: int, *inputs: object) -> int:
             named = {**fixed, **dict(zip(names, inputs))}
-            return gpu.seconds(named["model"], named["steps"], named.get("batch_size", 1))
+            # images through the UNet per step: a batch, or the samples averaged into one result
+            return gpu.seconds(named["model"], named["steps"], named.get("batch_size", 1) * named.get("samples", 1))
 
         on_gpu = gpu.on_gpu(gpu_seconds)(run)
 
@@ -203,7 +204,7 @@ def model_defaults(settings: tuple[str, ...]) -> Callable[[str], tuple]:
 
     def defaults(model: str) -> tuple:
         entry = next((item for item in catalogue.entries() if item.name == model), None)
-        values = entry.defaults if entry else {}
+        values = entry.settings() if entry else {}
         return tuple(values.get(name, gr.skip()) for name in settings)
 
     return defaults

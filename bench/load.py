@@ -92,6 +92,7 @@ def student_requests(students: int, folder: Path) -> list[Request]:
         photo = handle_file(str(EXAMPLES / "photo-chelsea.png"))
         upscale = (super_resolution.DEFAULT_MODEL, photo, super_resolution.DEFAULT_SCHEDULER)
         upscale += (super_resolution.DEFAULT_STEPS, super_resolution.DEFAULT_ETA, 0, False, "", 5.0, 20, True)
+        upscale += (super_resolution.DEFAULT_SAMPLES,)  # the tab's default (8 since session 10; one before)
         requests += [
             Request("/inpaint", inpaint, compared=False),
             Request("/super_resolution", upscale, compared=False),

@@ -54,6 +54,14 @@ class Entry:
     def label(self) -> str:
         return f"{self.name}: {self.description}" if self.description else self.name
 
+    def settings(self) -> dict:
+        """The tab settings picking it sets: its class's (`CLASS_SETTINGS`), then its own `defaults`."""
+        return {**CLASS_SETTINGS.get(self.pipeline_class, {}), **self.defaults}
+
+
+# Settings a pipeline class needs whatever the model: Stable Diffusion's upscaler draws one sample (the tab's
+# default, 8, is for the models whose loop `pipelines/super_resolution.py` runs), an operator's entries too.
+CLASS_SETTINGS = {"StableDiffusionUpscalePipeline": {"samples": 1}}
 
 EMBEDDED = (
     Entry(
@@ -139,7 +147,7 @@ HUB = (
         "hub, prompt-guided 4× upscaler",
         hardware="gpu",
         license="openrail++",
-        defaults={"scheduler": "DDIM", "steps": 20, "samples": 1},
+        defaults={"scheduler": "DDIM", "steps": 20},
         half_precision=True,
     ),
 )

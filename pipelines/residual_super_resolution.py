@@ -3,7 +3,7 @@
     from pipelines.residual_super_resolution import ResidualSuperResolutionPipeline
     pipeline = ResidualSuperResolutionPipeline.from_pretrained("assets/models/photo-sr-4x")
     image = pipeline(Image.open("photo.png"), num_inference_steps=20).images[0]  # 4x larger
-    image = pipeline(Image.open("photo.png"), num_inference_steps=1, samples=8).images[0]  # the app's default
+    image = pipeline(Image.open("photo.png"), num_inference_steps=1, samples=8).images[0]  # the app's, raw
 
 SR3 (Saharia et al. 2021) diffuses the high-resolution image in pixel space, conditioned on its
 bicubic upsampling; SRDiff (Li et al. 2022) diffuses only the residual, the high-resolution image
@@ -101,6 +101,8 @@ class ResidualSuperResolutionPipeline(DiffusionPipeline):
         `samples` > 1: the mean of that many samples, drawn as one batch, each seeing the image `mirrored`."""
         pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 127.5 - 1
         low_resolution = torch.from_numpy(pixels).permute(2, 0, 1)[None].to(self.device, self.unet.dtype)
+        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+            raise ValueError(f"samples must be a whole number of at least 1; got {samples!r}.")
         if any(side % self.size_multiple for side in low_resolution.shape[-2:]):
             raise ValueError(f"The image's sides must be multiples of {self.size_multiple}; got {image.size}.")
         self.scheduler.set_timesteps(num_inference_steps, device=self.device)

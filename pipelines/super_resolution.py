@@ -4,12 +4,12 @@
     image, notices = prepare(Image.open("photo.png"))
     for frame in generate_steps("photo-sr-4x", image, seed=0): ...
 
-Three kinds of model, one call. An `LDMSuperResolutionPipeline` (the embedded `photo-sr-4x`,
-`CompVis/ldm-super-resolution-4x-openimages`) denoises a latent the size of the input with the
-input concatenated to it, then decodes it 4x larger (Rombach et al. 2022, sec. 4.4); a
-`ResidualSuperResolutionPipeline` (`pipelines.residual_super_resolution`, the pixel-space model
-in training to replace it) denoises, beside the input, what bicubic upsampling misses. Both run the
-same loop, written out here (`pipelines.sampling`: diffusers runs it with no callback); only the
+Three kinds of model, one call. A `ResidualSuperResolutionPipeline` (`pipelines.residual_super_resolution`,
+the embedded `photo-sr-4x`) denoises, beside the input, what bicubic upsampling misses; an
+`LDMSuperResolutionPipeline` (`CompVis/ldm-super-resolution-4x-openimages`) denoises a latent the size
+of the input with the input concatenated to it, then decodes it 4x larger (Rombach et al. 2022, sec.
+4.4). Both run the same loop, written out here (`pipelines.sampling`: diffusers runs it with no
+callback), for one sample or the mean of several (`samples`, each seeing the input mirrored); only the
 way from latents to pixels differs. A `StableDiffusionUpscalePipeline`
 (`stabilityai/stable-diffusion-x4-upscaler`) is also guided by a prompt and told how much noise
 was added to its input; it reports steps through its legacy `callback`, which `stream_pipeline`
@@ -122,7 +122,7 @@ def check_settings(
     steps: int, most_steps: int, seed: int, eta: float, guidance_scale: float, noise_level: int, samples: int
 ) -> None:
     text_to_image.check_settings(steps, most_steps, guidance_scale, seed, 1)
-    if not 1 <= samples <= MAX_SAMPLES:
+    if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= MAX_SAMPLES:
         raise ValueError(f"Samples averaged must be between 1 and {MAX_SAMPLES}; got {samples}.")
     if not 0.0 <= eta <= 1.0:
         raise ValueError(f"Eta must be between 0 (deterministic DDIM) and 1 (as random as DDPM); got {eta}.")
@@ -178,9 +178,12 @@ def latent_super_resolution_steps(
     """The loop of `LDMSuperResolutionPipeline` and `ResidualSuperResolutionPipeline`, written out: a frame per step.
 
     `samples` run side by side in one batch, each seeing the photo as `mirrored` turns it; x̂0 and the result
-    are their mean (`unmirrored_mean`), and x_t is the first sample's.
+    are their mean (`unmirrored_mean`), and x_t is the first sample's. A frame keeps, of a residual model, the
+    mean's latents only (one sample's size: bicubic upsampling is mirror-symmetric, so the mean image is
+    bicubic plus the mean residual); of a latent model, every sample's, since its decoder is not linear.
     """
     unet = pipeline.unet
+    functional = torch.nn.functional
     low_resolution = padded_tensor(image, multiple=2 ** (len(unet.config.block_out_channels) - 1)).to(unet.device)
     views = mirrored(low_resolution, samples)
     noise_scheduler = make_scheduler(scheduler, pipeline.scheduler.config)  # per request: schedulers keep state
@@ -190,10 +193,18 @@ def latent_super_resolution_steps(
     noise = torch.randn(latent_shape, generator=generator).to(unet.device, unet.dtype)
     decoded_image = output_images(low_resolution[..., : image.height, : image.width], consistent)
 
+    residual = isinstance(pipeline, ResidualSuperResolutionPipeline)
+
+    def kept_latents(latents: torch.Tensor) -> torch.Tensor:
+        """What a frame keeps of the samples' latents: of a residual model, their mean, mirrored back."""
+        if not residual or samples == 1:
+            return latents
+        return functional.pixel_unshuffle(unmirrored_mean(functional.pixel_shuffle(latents, SCALE)), SCALE)
+
     @torch.no_grad()
     def decode_on_torch_thread(latents: torch.Tensor) -> np.ndarray:
-        if isinstance(pipeline, ResidualSuperResolutionPipeline):  # bicubic plus the residual: no decoder
-            return decoded_image(unmirrored_mean(pipeline.images_from_latents(latents, views)))
+        if residual:  # bicubic plus the (mean) residual: no decoder
+            return decoded_image(pipeline.images_from_latents(latents, low_resolution))
         return decoded_image(unmirrored_mean(pipeline.vqvae.decode(latents).sample))
 
     def decode(latents: torch.Tensor) -> np.ndarray:  # frames are looked at from the app's threads
@@ -215,9 +226,9 @@ def latent_super_resolution_steps(
             timestep=step.timestep,
             elapsed=time.perf_counter() - started,
             noisy_sample=noisy_view(pipeline, step.noisy_sample[:1]),
-            predicted_latents=step.predicted_original,
+            predicted_latents=kept_latents(step.predicted_original),
             decode=decode,
-            final_images=decode(step.sample) if is_last else None,
+            final_images=decode(kept_latents(step.sample)) if is_last else None,
         )
 
 

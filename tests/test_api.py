@@ -224,7 +224,9 @@ def test_super_resolution_averages_the_samples_asked_for(client: Client) -> None
     assert "one sample" in one[3] and "the mean of 8 samples" in eight[3]
     one_image, eight_image = (np.asarray(Image.open(result[2][1]), float) for result in (one, eight))
     assert np.abs(one_image - eight_image).mean() > 0.5  # the mean is another image than its first sample
-    for samples, message in [(9, "greater than maximum value 8"), (2.5, "must be a whole number")]:
+    bad = [(9, "greater than maximum value 8"), (0, "less than minimum value 1"), (2.5, "must be a whole number")]
+    bad += [("eight", "Samples averaged takes a number from 1 to 8; got 'eight'")]
+    for samples, message in bad:
         with pytest.raises(Exception, match=message):
             call_super_resolution(client, samples=samples)
     assert call_super_resolution(client, samples=2)[3].startswith("Done")  # still serving
@@ -323,6 +325,12 @@ def test_picking_a_model_sets_its_defaults() -> None:
     defaults = model_defaults(("scheduler", "steps", "guidance_scale"))
     assert defaults("shapes-sd") == ("DPM-Solver++", 25, 5.0)
     assert defaults("shapes-ddpm")[:2] == ("DPM-Solver++ SDE", 50)  # no guidance in that tab: left as it is
+    assert model_defaults(("scheduler", "steps", "samples"))("photo-sr-4x") == ("DDIM", 1, 8)
+    from pipelines import catalogue  # Stable Diffusion's upscaler draws one sample, in the catalogue or an operator's
+
+    upscaler = next(entry for entry in catalogue.HUB if entry.pipeline_class == "StableDiffusionUpscalePipeline")
+    assert upscaler.settings() == {"scheduler": "DDIM", "steps": 20, "samples": 1}
+    assert catalogue.Entry("mine", "StableDiffusionUpscalePipeline", defaults={"steps": 5}).settings()["samples"] == 1
 
 
 def test_a_student_who_stops_leaves_the_others_results_unchanged(app_url: str) -> None:

@@ -175,3 +175,10 @@ def test_the_handler_asks_zerogpu_for_the_seconds_of_both_halves() -> None:
 
     seconds = handlers.run_classifier_guidance.gpu_seconds(0, "red", 4.0, 0, 4)
     assert seconds == gpu.seconds("shapes-ddpm", 2 * classifier_guidance.DEFAULT_STEPS, 4)
+    # super-resolution: the samples averaged go through the UNet together, as a batch would
+    upscaling = handlers.run_super_resolution.gpu_seconds(0, "photo-sr-4x", None, "DDIM", 20, 0.0, 0, False)
+    assert upscaling == gpu.seconds("photo-sr-4x", 20, 1)
+    upscaling = handlers.run_super_resolution.gpu_seconds(
+        0, "photo-sr-4x", None, "DDIM", 20, 0, 0, False, "", 5, 20, 1, 8
+    )
+    assert upscaling == gpu.seconds("photo-sr-4x", 20, 8)

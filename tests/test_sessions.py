@@ -1,4 +1,4 @@
-"""The app's cached signatures for Gradio's per-session state (sessions.py): same configs, less time."""
+"""The app's cheaper per-session state for Gradio (sessions.py): cached signatures, lazy configs; same configs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,12 @@ import sessions
 
 
 def session_configs() -> dict:
-    return SessionState(app.demo).config_values
+    return dict(SessionState(app.demo).config_values.items())  # every block's, computed now if lazy
+
+
+def as_gradio_ships(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gradio.blocks, "inspect", inspect)
+    monkeypatch.setattr(SessionState, "__init__", SessionState.__init__.__wrapped__)
 
 
 def test_the_app_installs_cached_signatures_in_gradio_blocks() -> None:
@@ -23,8 +28,41 @@ def test_the_app_installs_cached_signatures_in_gradio_blocks() -> None:
 
 def test_a_session_gets_the_same_configs_as_with_gradio_as_shipped(monkeypatch: pytest.MonkeyPatch) -> None:
     cached = session_configs()
-    monkeypatch.setattr(gradio.blocks, "inspect", inspect)
+    assert len(cached) == len(SessionState(app.demo).config_values) > 200
+    as_gradio_ships(monkeypatch)
     assert session_configs() == cached
+
+
+def test_a_new_session_computes_a_blocks_config_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    computed = []
+    config_for_block = type(app.demo.default_config).config_for_block
+    monkeypatch.setattr(
+        type(app.demo.default_config),
+        "config_for_block",
+        staticmethod(lambda *args: computed.append(args[0]) or config_for_block(*args)),
+    )
+    session = SessionState(app.demo)
+    assert computed == []
+    block_id = next(iter(app.demo.blocks))
+    assert block_id in session.config_values and session.config_values[block_id] and computed == [block_id]
+    session._update_value_in_config(block_id, "new value")  # what an event's update does, as Gradio does it
+    assert session.config_values[block_id].get("props", {}).get("value", "new value") == "new value"
+    assert dict(session.config_values.items())[block_id] is session.config_values[block_id]  # not computed over
+    as_gradio_ships(monkeypatch)
+    computed.clear()
+    SessionState(app.demo)
+    assert len(computed) >= len(app.demo.blocks) - 1  # Gradio as shipped: every block's at once
+
+
+def test_lazy_configs_keep_what_was_set_and_compute_the_rest_once() -> None:
+    calls = []
+    configs = sessions.LazyConfigs(lambda block_id: calls.append(block_id) or {"id": block_id}, [1, 2, 3])
+    configs[2] = {"id": 2, "updated": True}
+    assert 3 in configs and 4 not in configs and len(configs) == 3 and calls == []
+    assert configs[1] == {"id": 1} and configs[1] is configs[1] and calls == [1]
+    assert dict(configs.items()) == {1: {"id": 1}, 2: {"id": 2, "updated": True}, 3: {"id": 3}} and calls == [1, 3]
+    with pytest.raises(KeyError):
+        configs[4]
 
 
 def test_a_new_session_computes_no_signature_once_cached(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -36,7 +74,7 @@ def test_a_new_session_computes_no_signature_once_cached(monkeypatch: pytest.Mon
     computed.clear()
     session_configs()
     assert computed == []
-    monkeypatch.setattr(gradio.blocks, "inspect", inspect)
+    as_gradio_ships(monkeypatch)
     session_configs()
     assert len(computed) >= len(app.demo.blocks)
 

@@ -10,6 +10,8 @@ from diffusers import DDIMScheduler, LDMSuperResolutionPipeline
 from PIL import Image
 
 from pipelines import super_resolution
+from pipelines.frames import to_uint8_images
+from pipelines.loading import load_pipeline, make_scheduler
 from pipelines.residual_super_resolution import ResidualSuperResolutionPipeline
 from pipelines.super_resolution import generate, generate_steps, prepare
 
@@ -95,10 +97,42 @@ def test_the_mean_of_samples_varies_less_from_seed_to_seed(model: str, request) 
     assert eight < 0.6 * one, (one, eight)  # independent samples: 1/sqrt(8) = 0.35 of it
 
 
-@pytest.mark.parametrize("samples", [0, 9])
+@pytest.mark.parametrize("samples", [0, 9, 2.5, True])
 def test_samples_out_of_range_are_refused(tiny_residual_super_resolution: str, samples: int) -> None:
     with pytest.raises(ValueError, match="Samples averaged must be between 1 and 8; got"):
         generate(model=tiny_residual_super_resolution, image=photo(8, 8), samples=samples)
+    plain = ResidualSuperResolutionPipeline.from_pretrained(tiny_residual_super_resolution)
+    with pytest.raises(ValueError, match="samples must be a whole number of at least 1"):
+        plain(photo(8, 8), samples=0)
+
+
+@pytest.mark.parametrize("model", LATENT_KINDS)
+def test_the_mean_of_mirrored_samples_of_any_size_is_the_mean_of_their_images(model: str, request) -> None:
+    """Odd sizes: each sample's view is padded, mirrored, and its image mirrored back before the padding goes. A
+    frame of the residual model keeps the mean's latents only (one sample's size), decoded to the same mean."""
+    model = request.getfixturevalue(model)
+    image = photo(13, 9)
+    frames = list(generate_steps(model, image, steps=2, seed=5, consistent=False, samples=3))
+    assert frames[-1].predicted_original.shape == frames[0].predicted_original.shape == (1, 36, 52, 3)
+    shared = load_pipeline(model, super_resolution.PIPELINE_CLASSES)
+    kept = frames[0].predicted_latents.shape[0]
+    assert kept == (1 if isinstance(shared, ResidualSuperResolutionPipeline) else 3)
+    # the first frame's x̂0, worked out here sample by sample: each view's own x̂0, mirrored back, averaged
+    low_resolution = super_resolution.padded_tensor(image, multiple=2)
+    views = super_resolution.mirrored(low_resolution, 3)
+    scheduler = make_scheduler("DDIM", shared.scheduler.config)
+    scheduler.set_timesteps(2)
+    channels = shared.unet.config.in_channels - 3
+    noise = torch.randn((3, channels, *low_resolution.shape[-2:]), generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        output = shared.unet(torch.cat([noise, views], dim=1), scheduler.timesteps[0]).sample
+        predicted = scheduler.step(output, scheduler.timesteps[0], noise).pred_original_sample
+        if isinstance(shared, ResidualSuperResolutionPipeline):
+            images = shared.images_from_latents(predicted, views)
+        else:
+            images = shared.vqvae.decode(predicted).sample
+    expected = to_uint8_images(super_resolution.unmirrored_mean(images)[..., :36, :52])
+    assert np.abs(frames[0].predicted_original.astype(int) - expected.astype(int)).max() <= 1
 
 
 @pytest.mark.parametrize("model", LATENT_KINDS)
