@@ -62,7 +62,9 @@ def test_generate_streams_frames_then_shows_the_result(app_url: str, browser) ->
     assert "60 steps of DPM-Solver++ SDE" in statuses[-1]
     result = tab.locator(".pixelated img").last
     assert result.evaluate("image => image.complete && image.naturalWidth") == 2 * 32 * 8 + 8
-    # After the run the slider replays the trajectory: step 1 is shown again
+    # After the run the slider replays the trajectory: step 1 is shown again. First the run's files: their update
+    # comes after the result's and shows the last step again (a replay before it would be undone on a slow machine)
+    page.locator("#unconditional-animation a[download]").first.wait_for(timeout=60_000)
     replay = tab.get_by_label("number input for Replay: step")
     replay.fill("1")
     replay.press("Enter")
