@@ -58,6 +58,9 @@ class LazyConfigs(dict):
     def __contains__(self, block_id: object) -> bool:
         return super().__contains__(block_id) or block_id in self._pending
 
+    def get(self, block_id: int, default: object = None) -> object:
+        return self[block_id] if block_id in self else default  # noqa: SIM401 - dict.get would skip __missing__
+
     def computed(self) -> dict:
         """Every config, computing those not asked for yet (a deep link's view of the page)."""
         for block_id in list(self._pending):

@@ -47,6 +47,11 @@ def mirrored(images: torch.Tensor, samples: int) -> torch.Tensor:
     return torch.cat([images.flip(MIRRORS[index % len(MIRRORS)]) for index in range(samples)])
 
 
+def is_sample_count(samples: object) -> bool:
+    """Whether `samples` can be a number of samples to average: a whole number (not a bool) of at least 1."""
+    return isinstance(samples, int) and not isinstance(samples, bool) and samples >= 1
+
+
 def unmirrored_mean(images: torch.Tensor) -> torch.Tensor:
     """The mean of a batch made by `mirrored`, each image flipped back first: a batch of one."""
     flipped_back = [image.flip(MIRRORS[index % len(MIRRORS)]) for index, image in enumerate(images)]
@@ -101,7 +106,7 @@ class ResidualSuperResolutionPipeline(DiffusionPipeline):
         `samples` > 1: the mean of that many samples, drawn as one batch, each seeing the image `mirrored`."""
         pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 127.5 - 1
         low_resolution = torch.from_numpy(pixels).permute(2, 0, 1)[None].to(self.device, self.unet.dtype)
-        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        if not is_sample_count(samples):
             raise ValueError(f"samples must be a whole number of at least 1; got {samples!r}.")
         if any(side % self.size_multiple for side in low_resolution.shape[-2:]):
             raise ValueError(f"The image's sides must be multiples of {self.size_multiple}; got {image.size}.")

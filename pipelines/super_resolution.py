@@ -37,7 +37,12 @@ from pipelines import text_to_image, torch_thread
 from pipelines.frames import LATENT_RANGE, LatentFrame, latent_channels, to_uint8_images
 from pipelines.images import to_rgb
 from pipelines.loading import load_pipeline, make_scheduler, max_steps
-from pipelines.residual_super_resolution import ResidualSuperResolutionPipeline, mirrored, unmirrored_mean
+from pipelines.residual_super_resolution import (
+    ResidualSuperResolutionPipeline,
+    is_sample_count,
+    mirrored,
+    unmirrored_mean,
+)
 from pipelines.sampling import reverse_process
 from pipelines.streaming import stream_pipeline
 
@@ -122,7 +127,7 @@ def check_settings(
     steps: int, most_steps: int, seed: int, eta: float, guidance_scale: float, noise_level: int, samples: int
 ) -> None:
     text_to_image.check_settings(steps, most_steps, guidance_scale, seed, 1)
-    if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= MAX_SAMPLES:
+    if not is_sample_count(samples) or samples > MAX_SAMPLES:
         raise ValueError(f"Samples averaged must be between 1 and {MAX_SAMPLES}; got {samples}.")
     if not 0.0 <= eta <= 1.0:
         raise ValueError(f"Eta must be between 0 (deterministic DDIM) and 1 (as random as DDPM); got {eta}.")

@@ -60,6 +60,7 @@ def test_lazy_configs_keep_what_was_set_and_compute_the_rest_once() -> None:
     configs[2] = {"id": 2, "updated": True}
     assert 3 in configs and 4 not in configs and len(configs) == 3 and calls == []
     assert configs[1] == {"id": 1} and configs[1] is configs[1] and calls == [1]
+    assert configs.get(4, "none") == "none" and configs.get(2)["updated"] and calls == [1]
     assert dict(configs.items()) == {1: {"id": 1}, 2: {"id": 2, "updated": True}, 3: {"id": 3}} and calls == [1, 3]
     with pytest.raises(KeyError):
         configs[4]
