@@ -20,6 +20,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TypeVar
 
@@ -35,11 +36,18 @@ MAX_SIDE = 512  # pixels: larger grids are shrunk to this (the contact sheet: SH
 SHEET_MAX_SIDE = 256
 GAP = 4  # pixels between x_t and x̂0, and between the contact sheet's cells
 BACKGROUND = (16, 16, 16)
+LABEL_GREY = (200, 200, 200)
 ANIMATION_SECONDS = 6.0  # the whole run plays in about this time...
 FRAME_MILLISECONDS = (40, 500)  # ...each frame shown at least and at most this long
 LAST_FRAME_MILLISECONDS = 2000  # the result stays a moment before the loop starts again
 LOSSLESS_MAX_PIXELS = 200_000  # pictures up to this size are kept exactly; photo-sized ones at WEBP_QUALITY
 WEBP_QUALITY = 90
+# Every run writes its animation, so its encoding is paid by every run (a class of 30 pays it 30 times, beside the
+# batched work): libwebp's least effort (method 0, and lossless quality 0: files 2 % larger) and no extra key frames
+# (kmax 0: the encoder otherwise tries each frame as a key frame too) halve it (bench/results-animation.md).
+WEBP_SPEED = {"method": 0, "kmax": 0}
+LOSSLESS = {"lossless": True, "quality": 0}
+SHEET_COMPRESS_LEVEL = 1  # zlib's fastest: the contact sheet's PNG in half the time, 9 % larger
 
 AnyFrame = TypeVar("AnyFrame", Frame, LatentFrame)
 
@@ -98,6 +106,20 @@ class Layout:
         width = self.noisy_size[0] + GAP + self.estimate_size[0]
         return width, 2 * self.line_height + max(self.noisy_size[1], self.estimate_size[1])
 
+    @property
+    def estimate_left(self) -> int:
+        return self.noisy_size[0] + GAP
+
+    @cached_property
+    def labelled(self) -> Image.Image:
+        """The background with what every frame's picture has: the second line's labels (text is drawn once a run,
+        not once a frame: its rendering was a fifth of the keepsakes' time)."""
+        picture = Image.new("RGB", self.size, BACKGROUND)
+        draw = ImageDraw.Draw(picture)
+        draw.text((3, self.line_height + 1), "x_t", LABEL_GREY, self.font)
+        draw.text((self.estimate_left + 3, self.line_height + 1), "predicted x0", LABEL_GREY, self.font)
+        return picture
+
 
 def has_estimate(frame: Frame | LatentFrame) -> bool:
     """Whether a frame's x̂0 costs nothing to show: pixel frames, and latent frames decoded already or last."""
@@ -137,16 +159,16 @@ def frame_picture(frame: Frame | LatentFrame, layout: Layout, source: Frame | La
     """x_t beside x̂0 under two lines: the step and timestep, then which image is which. `source`: the frame
     whose x̂0 is shown (an earlier one when this frame's was not decoded)."""
     source = source or frame
-    picture = Image.new("RGB", layout.size, BACKGROUND)
+    picture = layout.labelled.copy()
     draw = ImageDraw.Draw(picture)
-    estimate_left = layout.noisy_size[0] + GAP
     draw.text((3, 2), f"step {frame.step} / {frame.total_steps}   t = {frame.timestep}", "white", layout.font)
-    draw.text((3, layout.line_height + 1), "x_t", (200, 200, 200), layout.font)
-    estimate_label = "predicted x0" if source is frame else f"predicted x0 of step {source.step}"
-    draw.text((estimate_left + 3, layout.line_height + 1), estimate_label, (200, 200, 200), layout.font)
     top = 2 * layout.line_height
+    if source is not frame:  # the label says whose x̂0 this is
+        draw.rectangle((layout.estimate_left, layout.line_height, layout.size[0], top - 1), BACKGROUND)
+        label = f"predicted x0 of step {source.step}"
+        draw.text((layout.estimate_left + 3, layout.line_height + 1), label, LABEL_GREY, layout.font)
     picture.paste(drawn(image_grid(frame.noisy_sample), layout.noisy_size), (0, top))
-    picture.paste(drawn(image_grid(source.predicted_original), layout.estimate_size), (estimate_left, top))
+    picture.paste(drawn(image_grid(source.predicted_original), layout.estimate_size), (layout.estimate_left, top))
     return picture
 
 
@@ -174,8 +196,8 @@ def trajectory_animation(
     options = {"save_all": True, "append_images": pictures[1:], "duration": frame_milliseconds(len(pictures))}
     if features.check("webp"):
         width, height = layout.size
-        quality = {"lossless": True} if width * height <= LOSSLESS_MAX_PIXELS else {"quality": WEBP_QUALITY}
-        pictures[0].save(path, format="WEBP", loop=0, method=0, **quality, **options)
+        quality = LOSSLESS if width * height <= LOSSLESS_MAX_PIXELS else {"quality": WEBP_QUALITY}
+        pictures[0].save(path, format="WEBP", loop=0, **WEBP_SPEED, **quality, **options)
     else:  # every Pillow build we know of has WebP; GIF keeps the animation where one does not
         path = path.with_suffix(".gif")
         pictures[0].save(path, format="GIF", loop=0, **options)
@@ -205,5 +227,5 @@ def contact_sheet(
             frame_picture(frame, layout, source),
             ((index % columns) * (cell_width + GAP), (index // columns) * (cell_height + GAP)),
         )
-    sheet.save(path, format="PNG")
+    sheet.save(path, format="PNG", compress_level=SHEET_COMPRESS_LEVEL)
     return Path(path)
