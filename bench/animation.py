@@ -3,13 +3,14 @@
     python -m bench.animation                         # ~3 minutes on 2 CPU cores
     python -m bench.animation --out bench/results-animation.md
 
-The two tabs' defaults, which a class runs most, then the extremes of what the app keeps: 1000 DDPM steps of
-4 32-pixel images (Unconditional, shapes-ddpm: many small frames) and 20 DDIM steps of super-resolution to 512x512 (photo-sr-4x, a 128x128
-photo: few large latent frames, whose x̂0 costs a VQ decode each). For each: the run's time (frames consumed
-as `generate_steps` yields them, no x̂0 drawn on the way; the second of two runs, so no model load counts); `pipelines.keepsakes.keepsakes` once, as the app
-calls it at the end of a run (latent x̂0 decoded within DECODE_SHARE of the run's time, the later frames
-showing the latest decoded); what decoding every x̂0 of the animation's frames would add; then the median of
-`--repeats` writes of the animation and of the contact sheet (their x̂0 decoded already), and their sizes.
+The two tabs' defaults, which a class runs most, then the extremes of what the app keeps: 1000 DDPM steps of 4
+32-pixel images (Unconditional, shapes-ddpm: many small frames) and 20 DDIM steps of super-resolution to 512x512
+(photo-sr-4x, a 128x128 photo: few large latent frames, whose x̂0 costs a VQ decode each). For each: the run's time
+(frames consumed as `generate_steps` yields them, no x̂0 drawn on the way; the second of two runs, so no model load
+counts); `pipelines.keepsakes.keepsakes` once, as the app calls it at the end of a run (latent x̂0 decoded within
+DECODE_SHARE of the run's time, the later frames showing the latest decoded); what decoding every x̂0 of the
+animation's frames would add; then the median of `--repeats` writes of the animation and of the contact sheet
+(their x̂0 decoded already), and their sizes.
 """
 
 from __future__ import annotations
