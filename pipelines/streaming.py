@@ -179,4 +179,5 @@ def stream_pipeline(
             return
     finally:
         closed.set()
-        job.result()  # the run ends after its current step
+        if not torch_thread.on_event_loop():  # the web server's loop does not wait (torch_thread.on_event_loop)
+            job.result()  # the run ends after its current step

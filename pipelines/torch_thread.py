@@ -27,6 +27,7 @@ its own torch thread, started on first use: there it is the only thread that cal
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import threading
@@ -158,6 +159,17 @@ def on_torch_thread() -> bool:
     return _thread is not None and threading.current_thread() is _thread
 
 
+def on_event_loop() -> bool:
+    """Whether this thread runs an asyncio event loop now: the web server's. Gradio closes a cancelled run's
+    generator there (a client's cancel, a closed page), synchronously; waiting there for the run's step on the torch
+    thread would hold up every user's requests and updates meanwhile (0.8 s in a class of 30: docs/serving.md)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 def start(function: Callable[..., Result], *args: object, **kwargs: object) -> Future:
     """Queue the long job `function(*args, **kwargs)` for the torch thread; its Future gives the result."""
     if on_torch_thread():
@@ -191,7 +203,8 @@ def serve_pending() -> None:
 
 
 def steps(generator: Iterator[Result]) -> Iterator[Result]:
-    """`generator` run on the torch thread, ahead of the consumer; closing this closes it there (after its step)."""
+    """`generator` run on the torch thread, ahead of the consumer; closing this closes it there (after its step;
+    the closing thread waits for that, unless it is the web server's event loop)."""
     if on_torch_thread():  # nobody else could run it
         yield from generator
         return
@@ -209,7 +222,8 @@ def steps(generator: Iterator[Result]) -> Iterator[Result]:
         stream.closed.set()
         if on_torch_thread():  # finalised here by the garbage collector: none of its steps is running
             stream.advance()
-        stream.finished.wait()
+        if not on_event_loop():  # there, the torch thread closes it at its next turn, unwaited
+            stream.finished.wait()
 
 
 def set_num_threads(count: int) -> None:

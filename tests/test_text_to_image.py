@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 
 import numpy as np
@@ -9,7 +11,7 @@ import pytest
 import torch
 from diffusers import StableDiffusionPipeline
 
-from pipelines import text_to_image
+from pipelines import text_to_image, torch_thread
 from pipelines.loading import SCHEDULERS, load_pipeline, make_scheduler
 from pipelines.text_to_image import generate, generate_steps, known_words, prompt_notices
 from train.shapes import COLOURS, POSITIONS, SHAPES, SIZES
@@ -67,6 +69,33 @@ def test_closing_the_stream_interrupts_only_that_run(tiny_sd: str) -> None:
     assert time.perf_counter() - started < 5
     *_, last = other
     np.testing.assert_array_equal(last.predicted_original, solo)
+
+
+def test_a_run_cancelled_on_the_web_servers_event_loop_is_not_waited_for(tiny_sd: str) -> None:
+    """Gradio closes a cancelled run (a client's cancel, a closed page) on its event loop: that must not wait for
+    the pipeline's current step, or every other user's requests and updates wait too."""
+    solo = generate(model=tiny_sd, prompt=PROMPT, steps=10, seed=1).predicted_original
+    cancelled = generate_steps(model=tiny_sd, prompt=PROMPT, steps=500, seed=2)  # far from done when it is cancelled
+    assert next(cancelled).step == 1
+    release = threading.Event()
+    busy = torch_thread.start(release.wait)  # the torch thread is busy with another user's work
+    safety = threading.Timer(3.0, release.set)  # a close that waits would otherwise wait for ever
+    safety.start()
+
+    async def close_on_the_loop() -> float:
+        started = time.perf_counter()
+        cancelled.close()
+        return time.perf_counter() - started
+
+    try:
+        assert asyncio.run(close_on_the_loop()) < 0.5
+    finally:
+        release.set()
+        safety.cancel()
+    busy.result(timeout=10)
+    np.testing.assert_array_equal(  # the torch thread ends the cancelled run and goes on serving the others
+        generate(model=tiny_sd, prompt=PROMPT, steps=10, seed=1).predicted_original, solo
+    )
 
 
 def test_x0_estimate_sharpens_towards_the_result(tiny_sd: str) -> None:

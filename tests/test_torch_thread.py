@@ -3,6 +3,7 @@ other loops, and closed there when the consumer stops. No models; ~1 s."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -80,6 +81,36 @@ def test_closing_the_consumer_closes_the_generator_on_the_torch_thread() -> None
     stream.close()
     assert closed == ["torch"]  # already closed when close() returns
     assert len(log) < 1000
+
+
+def test_closing_on_the_web_servers_event_loop_does_not_wait_for_the_torch_thread() -> None:
+    """Gradio closes a cancelled run's generator on its event loop: waiting there for the run's next turn on the
+    torch thread would hold up every other user's requests and updates."""
+    release = threading.Event()
+    closed: list[str] = []
+    stream = torch_thread.steps(counting("a", 1000, [], closed))
+    next(stream)
+    busy = torch_thread.start(release.wait)  # the torch thread is busy with a long job (another user's batch)
+    safety = threading.Timer(3.0, release.set)  # a close that waits would otherwise wait for ever
+    safety.start()
+
+    async def close_on_the_loop() -> float:
+        started = time.perf_counter()
+        stream.close()
+        return time.perf_counter() - started
+
+    try:
+        assert asyncio.run(close_on_the_loop()) < 0.5
+        assert closed == []  # not yet: its turn has not come
+    finally:
+        release.set()
+        safety.cancel()
+    busy.result(timeout=10)
+    deadline = time.monotonic() + 10
+    while not closed and time.monotonic() < deadline:  # the torch thread closes it at its next turn
+        time.sleep(0.01)
+    assert closed == ["torch"]
+    assert torch_thread.run(lambda: 2 + 2) == 4
 
 
 def test_an_error_in_the_loop_is_raised_to_the_consumer() -> None:
