@@ -16,7 +16,9 @@ stays on its one pool, and diffusers' pipelines run unchanged, their loops pause
 
 Policy: a forward pass takes at most `MAX_BATCH` rows (images; classifier-free guidance counts two per
 image); calls of different models or shapes wait in separate groups, and the group whose oldest call has
-waited longest goes first, so groups take turns. Batching changes a result only by float rounding (the
+waited longest goes first, so groups take turns; except that a new request's first call goes before every
+other (its user has no frame yet), so that a request joining while others run does not wait for every other
+group's turn before its first frame. Batching changes a result only by float rounding (the
 kernels sum in another order at another batch size; tests/test_batching.py states the bound).
 `DIFFUSION_PLAYGROUND_BATCHING=0` switches it off: the UNets are not wrapped and every call runs alone, as
 a plain diffusers call does.
@@ -57,6 +59,7 @@ class _Call:
     timesteps: torch.Tensor  # one per row of `sample`
     conditioning: dict[str, torch.Tensor]  # encoder_hidden_states, class_labels: one row per row of `sample`
     arrival: int
+    first: bool  # the request's first UNet call: its user has seen no frame yet
 
     @property
     def key(self) -> tuple:
@@ -114,6 +117,7 @@ class BatchedUNet(torch.nn.Module):
     def __init__(self, unet: torch.nn.Module) -> None:
         super().__init__()
         self.unet = unet
+        self.called = False  # one stand-in per request: has the request called its UNet yet
 
     def __getattr__(self, name: str) -> object:
         try:
@@ -140,17 +144,21 @@ class BatchedUNet(torch.nn.Module):
             return self.unet(sample, timestep, **conditioning, **others, return_dict=return_dict)
         # the UNet embeds each row's timestep as float32 (diffusers' get_timestep_embedding): the same values here
         timesteps = torch.as_tensor(timestep, device=sample.device).float().reshape(-1).expand(sample.shape[0])
-        _waiting.append(_Call(task, self.unet, sample, timesteps, conditioning, next(_arrivals)))
+        _waiting.append(_Call(task, self.unet, sample, timesteps, conditioning, next(_arrivals), not self.called))
+        self.called = True
         output = _switch(task.parent)  # back once run_batch has run this call with the others
         return output if return_dict else output.to_tuple()
 
 
 def run_batch() -> None:
-    """Run the waiting calls of the group that has waited longest, up to `MAX_BATCH` rows, as one forward pass,
-    and resume their tasks; called by the torch thread's loop when every task waits at a UNet call."""
-    group_key = _waiting[0].key
+    """Run the waiting calls of one group, up to `MAX_BATCH` rows, as one forward pass, and resume their tasks;
+    called by the torch thread's loop when every task waits at a UNet call. New requests' first calls go first
+    (their users have no frame yet: vLLM schedules new requests' prefills first too), then the group that has
+    waited longest."""
+    firsts = [call for call in _waiting if call.first]
+    group_key = (firsts or _waiting)[0].key
     calls, rows = [], 0
-    for call in list(_waiting):
+    for call in sorted(_waiting, key=lambda call: not call.first):  # stable: by arrival, first calls before
         if call.key == group_key and (not calls or rows + call.sample.shape[0] <= MAX_BATCH):
             calls.append(call)
             rows += call.sample.shape[0]

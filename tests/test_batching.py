@@ -120,6 +120,33 @@ def test_a_request_joins_mid_run_and_one_stopped_early_leaves_the_others_unchang
     assert last[1].step == 2  # stopped by its user after its second frame
 
 
+def test_a_new_requests_first_call_goes_before_the_calls_that_waited_longer(
+    tiny_ddpm: str, tiny_shapes_ddpm: str, counted: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request joining a running class gets its first frame before the others' next steps: its first UNet call
+    runs before an older call of another model (another group), which would otherwise go first."""
+    passes: list[tuple[int, bool, bool]] = []  # (model, a first call among them, an older call of another waiting)
+    run_calls = batching._run
+
+    def recorded(calls: list) -> None:
+        others = [call for call in batching._waiting if call.key != calls[0].key]
+        older = any(other.arrival < min(call.arrival for call in calls) for other in others)
+        passes.append((id(calls[0].unet), any(call.first for call in calls), older))
+        run_calls(calls)
+
+    monkeypatch.setattr(batching, "_run", recorded)
+    running, joining = unconditional_run(tiny_ddpm, seed=3, steps=90), unconditional_run(tiny_shapes_ddpm, seed=4)
+    alone = solo(joining)
+    passes.clear()
+    run = running()
+    frames = [next(run) for _ in range(10)]  # its loop runs ahead: it is mid-run when the other joins
+    last = run_together([joining])
+    frames.extend(run)
+    joined = next(index for index, (model, first, _) in enumerate(passes) if first and model != passes[0][0])
+    assert passes[joined][2], "no older call of the running request waited: the test did not test the order"
+    assert len(frames) == 90 and mean_difference(last[0].predicted_original, alone) <= BOUND
+
+
 def test_two_models_at_once_never_share_a_forward_pass(
     tiny_ddpm: str, tiny_shapes_ddpm: str, counted: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
