@@ -8,12 +8,15 @@ with `executable_path`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import socket
 import tempfile
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +33,33 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking",
     "--disable-component-update",
 ]
+
+
+@pytest.fixture
+def seconds_to_close_on_an_event_loop() -> Callable[[Iterator], float]:
+    """How long closing a run takes on an asyncio event loop, as Gradio closes a cancelled run, while the torch thread
+    is busy with another user's long job (released afterwards, or after 3 s if the close waits for it)."""
+    from pipelines import torch_thread
+
+    def close(run: Iterator) -> float:
+        release = threading.Event()
+        busy = torch_thread.start(release.wait)
+        safety = threading.Timer(3.0, release.set)  # a close that waits would otherwise wait for ever
+        safety.start()
+
+        async def close_on_the_loop() -> float:
+            started = time.perf_counter()
+            run.close()
+            return time.perf_counter() - started
+
+        try:
+            return asyncio.run(close_on_the_loop())
+        finally:
+            release.set()
+            safety.cancel()
+            busy.result(timeout=10)
+
+    return close
 
 
 def register(folder: Path | str) -> str:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
 import torch
 from diffusers import StableDiffusionPipeline
 
-from pipelines import text_to_image, torch_thread
+from pipelines import text_to_image
 from pipelines.loading import SCHEDULERS, load_pipeline, make_scheduler
 from pipelines.text_to_image import generate, generate_steps, known_words, prompt_notices
 from train.shapes import COLOURS, POSITIONS, SHAPES, SIZES
@@ -71,28 +70,15 @@ def test_closing_the_stream_interrupts_only_that_run(tiny_sd: str) -> None:
     np.testing.assert_array_equal(last.predicted_original, solo)
 
 
-def test_a_run_cancelled_on_the_web_servers_event_loop_is_not_waited_for(tiny_sd: str) -> None:
+def test_a_run_cancelled_on_the_web_servers_event_loop_is_not_waited_for(
+    tiny_sd: str, seconds_to_close_on_an_event_loop: Callable[[Iterator], float]
+) -> None:
     """Gradio closes a cancelled run (a client's cancel, a closed page) on its event loop: that must not wait for
     the pipeline's current step, or every other user's requests and updates wait too."""
     solo = generate(model=tiny_sd, prompt=PROMPT, steps=10, seed=1).predicted_original
     cancelled = generate_steps(model=tiny_sd, prompt=PROMPT, steps=500, seed=2)  # far from done when it is cancelled
     assert next(cancelled).step == 1
-    release = threading.Event()
-    busy = torch_thread.start(release.wait)  # the torch thread is busy with another user's work
-    safety = threading.Timer(3.0, release.set)  # a close that waits would otherwise wait for ever
-    safety.start()
-
-    async def close_on_the_loop() -> float:
-        started = time.perf_counter()
-        cancelled.close()
-        return time.perf_counter() - started
-
-    try:
-        assert asyncio.run(close_on_the_loop()) < 0.5
-    finally:
-        release.set()
-        safety.cancel()
-    busy.result(timeout=10)
+    assert seconds_to_close_on_an_event_loop(cancelled) < 0.5
     np.testing.assert_array_equal(  # the torch thread ends the cancelled run and goes on serving the others
         generate(model=tiny_sd, prompt=PROMPT, steps=10, seed=1).predicted_original, solo
     )
