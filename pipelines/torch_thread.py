@@ -160,14 +160,14 @@ def on_torch_thread() -> bool:
 
 
 def on_event_loop() -> bool:
-    """Whether this thread runs an asyncio event loop now: the web server's. Gradio closes a cancelled run's
-    generator there (a client's cancel, a closed page), synchronously; waiting there for the run's step on the torch
-    thread would hold up every user's requests and updates meanwhile (0.8 s in a class of 30: docs/serving.md)."""
+    """Whether this thread runs a coroutine of an asyncio event loop now: the web server's. Gradio closes a cancelled
+    run's generator there (a client's cancel, a closed page), synchronously; waiting there for the run's step on the
+    torch thread would hold up every user's requests and updates meanwhile (0.8 s in a class of 30: docs/serving.md).
+    A loop running with no task in it (Playwright's sync API, on the tests' main thread) is not such a case."""
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
+        return asyncio.current_task() is not None
+    except RuntimeError:  # no event loop runs in this thread
         return False
-    return True
 
 
 def start(function: Callable[..., Result], *args: object, **kwargs: object) -> Future:

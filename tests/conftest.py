@@ -52,8 +52,12 @@ def seconds_to_close_on_an_event_loop() -> Callable[[Iterator], float]:
             run.close()
             return time.perf_counter() - started
 
+        seconds: list[float] = []  # a thread of its own: Playwright's sync API keeps a loop running on the main one
+        closer = threading.Thread(target=lambda: seconds.append(asyncio.run(close_on_the_loop())))
         try:
-            return asyncio.run(close_on_the_loop())
+            closer.start()
+            closer.join(timeout=30)
+            return seconds[0]
         finally:
             release.set()
             safety.cancel()
