@@ -1,6 +1,6 @@
 """What a run's keepsakes (the trajectory animation, the contact sheet, the result PNG) cost at its end.
 
-    python -m bench.animation                         # ~3 minutes on 2 CPU cores
+    python -m bench.animation                         # ~4 minutes on 2 CPU cores
     python -m bench.animation --out bench/results-animation.md
 
 The two tabs' defaults, which a class runs most, then the extremes of what the app keeps: 1000 DDPM steps of 4

@@ -35,16 +35,20 @@ CHROMIUM_FLAGS = [
 ]
 
 
+CLOSE_WAITED_SECONDS = 10.0
+
+
 @pytest.fixture
 def seconds_to_close_on_an_event_loop() -> Callable[[Iterator], float]:
     """How long closing a run takes on an asyncio event loop, as Gradio closes a cancelled run, while the torch thread
-    is busy with another user's long job (released afterwards, or after 3 s if the close waits for it)."""
+    is busy with another user's long job (released afterwards, or after CLOSE_WAITED_SECONDS if the close waits for
+    it: a close that does not wait takes far less than that on any machine)."""
     from pipelines import torch_thread
 
     def close(run: Iterator) -> float:
         release = threading.Event()
         busy = torch_thread.start(release.wait)
-        safety = threading.Timer(3.0, release.set)  # a close that waits would otherwise wait for ever
+        safety = threading.Timer(CLOSE_WAITED_SECONDS, release.set)  # a waiting close would otherwise wait for ever
         safety.start()
 
         async def close_on_the_loop() -> float:

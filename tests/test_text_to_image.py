@@ -78,7 +78,7 @@ def test_a_run_cancelled_on_the_web_servers_event_loop_is_not_waited_for(
     solo = generate(model=tiny_sd, prompt=PROMPT, steps=10, seed=1).predicted_original
     cancelled = generate_steps(model=tiny_sd, prompt=PROMPT, steps=500, seed=2)  # far from done when it is cancelled
     assert next(cancelled).step == 1
-    assert seconds_to_close_on_an_event_loop(cancelled) < 0.5
+    assert seconds_to_close_on_an_event_loop(cancelled) < 2  # not the 10 s it waits for
     np.testing.assert_array_equal(  # the torch thread ends the cancelled run and goes on serving the others
         generate(model=tiny_sd, prompt=PROMPT, steps=10, seed=1).predicted_original, solo
     )
