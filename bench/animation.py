@@ -24,9 +24,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from pipelines import keepsakes, super_resolution, text_to_image, unconditional
-from pipelines.animation import MAX_FRAMES, contact_sheet, has_estimate, subsample, trajectory_animation
-from pipelines.frames import image_grid
+from pipelines import super_resolution, text_to_image, unconditional
+from pipelines.engine.frames import image_grid
+from pipelines.keepsakes import files as keepsakes
+from pipelines.keepsakes.animation import MAX_FRAMES, contact_sheet, has_estimate, subsample, trajectory_animation
 
 PHOTO = Path(__file__).resolve().parent.parent / "assets" / "examples" / "photo-chelsea.png"
 

@@ -19,8 +19,9 @@ import time
 import torch
 
 from bench.load import PROMPTS, TAB_BATCH_SIZE
-from pipelines import batching, text_to_image, torch_thread, unconditional
-from pipelines.loading import load_pipeline
+from pipelines import text_to_image, unconditional
+from pipelines.engine import batching, torch_thread
+from pipelines.engine.loading import load_pipeline
 
 REQUESTS_PER_CALL = [1, 2, 4, 8, 16, 32]
 

@@ -52,7 +52,7 @@ class Row:
 
 def parse_arguments(description: str | None) -> argparse.Namespace:
     """--processes, --repeats, --threads (set here, before anything runs), --only and --out."""
-    from pipelines import torch_thread
+    from pipelines.engine import torch_thread
 
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--processes", type=int, default=4, help="fresh worker processes, run one after the other")
@@ -109,10 +109,10 @@ def time_row(row: Row, repeats: int) -> Timings:
     round's three runs are seconds apart (the ratios are taken per round). There are at least
     `repeats` rounds, and more for short calls (as `timeit` does): enough for `MIN_SECONDS` of
     each, so that a 0.3 s call is not judged on 1 s of noise. The plain call runs on the app's
-    torch thread too (`pipelines.torch_thread`): torch work on two threads of one process makes two
+    torch thread too (`pipelines.engine.torch_thread`): torch work on two threads of one process makes two
     OpenMP pools, which slows both.
     """
-    from pipelines import torch_thread
+    from pipelines.engine import torch_thread
 
     runs = {
         "plain": functools.partial(torch_thread.run, row.plain),
@@ -189,7 +189,7 @@ def write_table(rows: list[str], args: argparse.Namespace, footer: str) -> None:
     """Print the markdown table of a benchmark run (and write it to `--out`), with peak RSS in its footer."""
     import torch
 
-    from pipelines import torch_thread
+    from pipelines.engine import torch_thread
 
     worker_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest worker's peak
     table = "\n".join(

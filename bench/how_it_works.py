@@ -58,7 +58,7 @@ def main() -> None:
     from gradio_client import Client, handle_file
 
     import app  # builds the UI, as served
-    import how_it_works
+    from tabs import how_it_works
 
     folder = Path(tempfile.mkdtemp())
     images = {"256×256 shapes scene": EXAMPLES / "scene-1.png", "512×512 photo": folder / "photo-512.png"}

@@ -7,7 +7,7 @@ served one after another (each alone: its solo result), then all N submitted at 
 Unconditional tab, half Text to image, each on the tab's defaults with a seed of its own; from 8 students on, one
 Inpainting and one Super-resolution call join (errors only) and one more student cancels its run after its first
 frame (leaving mid-run). Reports errors, wall times and their ratio (throughput against one after another), p50 /
-p95 time to the first streamed frame and to the result, the largest batch formed (`pipelines.batching`), how far
+p95 time to the first streamed frame and to the result, the largest batch formed (`pipelines.engine.batching`), how far
 each result is from its solo run (mean and largest absolute difference, in 1/255) and the server's peak RSS.
 Clients never download the streamed images (`download_files=False`); only the results, after each phase.
 Every phase has a deadline (`--timeout`): runs not done by then are cancelled and counted as errors.
@@ -217,8 +217,8 @@ class Server:
 def serve(port: int) -> None:
     """The server side: launch the app, print its URL, answer commands on stdin until it closes."""
     import app
-    import runs
-    from pipelines import batching
+    from pipelines.engine import batching
+    from ui import runs
 
     timings: list[dict[str, float]] = []  # per run since the last reset: when its handler started, first update
     phase_started = time.perf_counter()
@@ -264,7 +264,7 @@ def cpu_seconds(process: str) -> float:
 
 
 def thread_cpu_seconds() -> dict[str, float]:
-    """CPU time of this process so far, by what its threads do: the torch thread (pipelines/torch_thread.py names
+    """CPU time of this process so far, by what its threads do: the torch thread (pipelines/engine/torch_thread.py names
     it), the handlers (Gradio runs each step of a generator on an AnyIO worker thread), the web server's event loop
     (uvicorn's thread), and the rest: torch's OpenMP workers, which Python does not see, and threads that ended."""
     groups = {"server": cpu_seconds("self"), "torch thread": 0.0, "handlers": 0.0, "event loop": 0.0}

@@ -14,7 +14,7 @@ import time
 from gradio.state_holder import SessionState
 
 import app
-import sessions
+from ui import sessions
 
 
 def seconds_per_session(count: int = 50) -> float:

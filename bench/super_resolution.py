@@ -8,7 +8,7 @@ For each setting, a 64x64 example photo upscaled to 256x256, in rounds in fresh 
   plain     - the pipeline's own call (`ResidualSuperResolutionPipeline.__call__`), same scheduler, steps and seed;
   generator - pipelines.super_resolution.generate_steps consumed to the end (the last frame's x̂0 is the
               result, back-projected onto the photo as by default);
-  app       - the UI handler: x_t and x̂0 shown ~10 times a second (pipelines.frames.Throttle), the
+  app       - the UI handler: x_t and x̂0 shown ~10 times a second (pipelines.engine.frames.Throttle), the
               bicubic comparison, status lines, the run's keepsakes;
 each drawing one sample, or the mean of 8 as the tab's default does;
 and the time to the first frame, and to the first update of the app over HTTP (gradio_client).
@@ -34,15 +34,15 @@ SETTINGS = [  # (scheduler, steps, samples averaged)
 
 
 def rows(only: str) -> Iterator[common.Row]:
-    import app
-    import handlers
+    import app  # noqa: F401 - builds the UI, as served
     from pipelines import super_resolution
-    from pipelines.loading import load_pipeline, make_scheduler
-    from pipelines.residual_super_resolution import ResidualSuperResolutionPipeline
+    from pipelines.engine.loading import load_pipeline, make_scheduler
+    from pipelines.models.residual_super_resolution import ResidualSuperResolutionPipeline
+    from tabs import super_resolution as tab
 
     model = super_resolution.DEFAULT_MODEL
     shared = load_pipeline(model, super_resolution.PIPELINE_CLASSES)
-    photo = Image.open(next(path for path in app.EXAMPLE_PHOTOS if "rocket" in path)).convert("RGB")  # 64x64
+    photo = Image.open(next(path for path in tab.EXAMPLE_PHOTOS if "rocket" in path)).convert("RGB")  # 64x64
     for scheduler, steps, samples in SETTINGS:
         setting = f"64×64 → 256×256: {scheduler}, {steps} steps, {samples} sample{'s' if samples > 1 else ''}"
         if only not in setting:
@@ -63,16 +63,16 @@ def rows(only: str) -> Iterator[common.Row]:
 
         def handler(scheduler=scheduler, steps=steps, samples=samples):
             settings = (0.0, 0, False, "", 5.0, 20, True, samples)
-            return handlers.run_super_resolution(model, photo, scheduler, steps, *settings)
+            return tab.run_super_resolution(model, photo, scheduler, steps, *settings)
 
         yield common.Row(setting, plain, streamed, handler)
 
 
 def footer() -> str:
-    import app
     from pipelines import super_resolution
+    from tabs import super_resolution as tab
 
-    model, upload = super_resolution.DEFAULT_MODEL, handle_file(app.EXAMPLE_PHOTOS[0])  # the 96x96 astronaut
+    model, upload = super_resolution.DEFAULT_MODEL, handle_file(tab.EXAMPLE_PHOTOS[0])  # the 96x96 astronaut
     defaults = (super_resolution.DEFAULT_SCHEDULER, super_resolution.DEFAULT_STEPS, super_resolution.DEFAULT_ETA)
     return common.first_update_over_http(
         "/super_resolution",

@@ -8,7 +8,7 @@ For each setting, in rounds in fresh worker processes (medians reported; see ben
   generator - pipelines.text_to_image / inpainting generate_steps consumed to the end (x̂0 decoded lazily:
               only the last frame's images, which are the pipeline's own output);
   app       - the UI handler: ~10 frames a second, x̂0 decoded for as many of them as 4 % of the
-              time allows (pipelines.frames.Throttle), grids, status lines;
+              time allows (pipelines.engine.frames.Throttle), grids, status lines;
 and the time to the first frame, and to the first update of the app over HTTP (gradio_client).
 """
 
@@ -34,7 +34,7 @@ SETTINGS = [  # (task, scheduler, steps, batch size)
 
 def example_inputs(size: int) -> tuple[Image.Image, Image.Image]:
     """The first example scene and a mask over its left half."""
-    from app import EXAMPLE_SCENES
+    from tabs.inpainting import EXAMPLE_SCENES
 
     image = Image.open(EXAMPLE_SCENES[0]).convert("RGB").resize((size, size), Image.Resampling.NEAREST)
     mask = np.zeros((size, size), np.uint8)
@@ -43,9 +43,10 @@ def example_inputs(size: int) -> tuple[Image.Image, Image.Image]:
 
 
 def rows(only: str) -> Iterator[common.Row]:
-    import handlers
     from pipelines import inpainting, text_to_image
-    from pipelines.loading import load_pipeline, make_scheduler
+    from pipelines.engine.loading import load_pipeline, make_scheduler
+    from tabs import inpainting as inpainting_tab
+    from tabs import text_to_image as text_to_image_tab
 
     model, guidance = text_to_image.DEFAULT_MODEL, text_to_image.DEFAULT_GUIDANCE_SCALE
     shared = load_pipeline(model, text_to_image.PIPELINE_CLASSES)
@@ -65,7 +66,7 @@ def rows(only: str) -> Iterator[common.Row]:
                 return inpainting.generate_steps(model, image, mask, PROMPT, "", 1.0, guidance, scheduler, steps)
 
             def handler(scheduler=scheduler, steps=steps):
-                return handlers.run_inpainting(
+                return inpainting_tab.run_inpainting(
                     model, editor, PROMPT, "", 1.0, True, guidance, scheduler, steps, 0, False
                 )
         else:
@@ -75,7 +76,9 @@ def rows(only: str) -> Iterator[common.Row]:
                 return text_to_image.generate_steps(model, PROMPT, "", guidance, scheduler, steps, 0, batch_size)
 
             def handler(scheduler=scheduler, steps=steps, batch_size=batch_size):
-                return handlers.run_text_to_image(model, PROMPT, "", guidance, scheduler, steps, 0, False, batch_size)
+                return text_to_image_tab.run_text_to_image(
+                    model, PROMPT, "", guidance, scheduler, steps, 0, False, batch_size
+                )
 
         def plain(scheduler=scheduler, batch_size=batch_size, plain_class=plain_class, settings=settings):
             pipeline = plain_class.from_pipe(shared, scheduler=make_scheduler(scheduler, shared.scheduler.config))

@@ -1,4 +1,4 @@
-"""Why all torch work runs on one thread (pipelines/torch_thread.py): one pipeline call, four ways.
+"""Why all torch work runs on one thread (pipelines/engine/torch_thread.py): one pipeline call, four ways.
 
     python -m bench.threads        # ~1 minute on 2 CPU cores; run it on a quiet machine
 

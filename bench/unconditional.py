@@ -6,7 +6,7 @@
 For each setting it times, in rounds in fresh worker processes (medians reported; see bench.common):
   plain     - diffusers' own DDPMPipeline / DDIMPipeline call with the same scheduler and steps;
   generator - pipelines.unconditional.generate_steps consumed to the end (every step's frame made);
-  app       - handlers.run_unconditional, the UI handler: throttled frames, grids, status lines;
+  app       - tabs.unconditional.run_unconditional, the UI handler: throttled frames, grids, status lines;
 and the time to the first frame: of the generator, and of the app served on localhost as seen by
 gradio_client.
 """
@@ -28,9 +28,9 @@ SETTINGS = [  # (scheduler, steps, batch size, the diffusers pipeline class that
 
 
 def rows(only: str) -> Iterator[common.Row]:
-    from handlers import run_unconditional
-    from pipelines.loading import load_pipeline, make_scheduler
+    from pipelines.engine.loading import load_pipeline, make_scheduler
     from pipelines.unconditional import DEFAULT_MODEL, PIPELINE_CLASSES, generate_steps
+    from tabs.unconditional import run_unconditional
 
     shared = load_pipeline(DEFAULT_MODEL, PIPELINE_CLASSES)
     for scheduler, steps, batch_size, pipeline_class in SETTINGS:

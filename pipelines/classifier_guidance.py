@@ -5,7 +5,7 @@
         print(frame.step, frame.probability_text())        # p(red | x_t), with and without guidance
     frame = generate(target="circle", guidance_scale=10)  # frame.predicted_original: guided, frame.unguided: not
 
-At every step the gradient of the classifier's log p(y | x_t) (`pipelines/noisy_classifier.py`, trained by
+At every step the gradient of the classifier's log p(y | x_t) (`pipelines/models/noisy_classifier.py`, trained by
 `python -m train.train_classifier`), times the guidance scale s and the step's variance Σ, shifts the step's
 mean (the paper's Algorithm 1): the sample drifts towards images the classifier takes for the target. The same
 seeds run beside it without guidance (in the same batch), so that each image can be compared with what it
@@ -27,11 +27,12 @@ import torch
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils.torch_utils import randn_tensor
 
-from pipelines import batching, torch_thread, unconditional
-from pipelines.frames import GAP_GREY, Frame, to_uint8_images
-from pipelines.loading import load_pipeline, make_scheduler, max_steps
-from pipelines.noisy_classifier import DEFAULT_CLASSIFIER, NoisyClassifier, load_classifier, read_config
-from pipelines.sampling import reverse_process
+from pipelines import unconditional
+from pipelines.engine import batching, torch_thread
+from pipelines.engine.frames import GAP_GREY, Frame, to_uint8_images
+from pipelines.engine.loading import load_pipeline, make_scheduler, max_steps
+from pipelines.engine.sampling import reverse_process
+from pipelines.models.noisy_classifier import DEFAULT_CLASSIFIER, NoisyClassifier, load_classifier, read_config
 
 DEFAULT_MODEL = "shapes-ddpm"  # the classifier was trained on its noise schedule
 # Stochastic, as the paper's Algorithm 1: each step draws x_t' ~ N(μ + sΣ∇ log p(y | x_t), Σ), and this

@@ -22,11 +22,11 @@ from diffusers import DDPMScheduler, UNet2DModel
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
-from pipelines import torch_thread
-from pipelines.frames import LATENT_RANGE, to_uint8_images
-from pipelines.images import fit_size, resize_for_model, to_rgb
-from pipelines.loading import load_pipeline
-from pipelines.sampling import predict_original
+from pipelines.engine import torch_thread
+from pipelines.engine.frames import LATENT_RANGE, to_uint8_images
+from pipelines.engine.images import fit_size, resize_for_model, to_rgb
+from pipelines.engine.loading import load_pipeline
+from pipelines.engine.sampling import predict_original
 from pipelines.unconditional import DEFAULT_MODEL, MAX_SEED, PIPELINE_CLASSES
 
 # Schedule name -> DDPMScheduler settings; "model" is the chosen model's own scheduler config.
@@ -82,12 +82,6 @@ def alphas_cumprod(schedule: str, model: str = DEFAULT_MODEL) -> np.ndarray:
     settings = SCHEDULES[schedule] or model_scheduler_settings(model)
     settings = {"num_train_timesteps": NUM_TRAIN_TIMESTEPS, **settings}
     return _schedule_alphas_cumprod(tuple(sorted(settings.items())))
-
-
-def log_signal_to_noise(alphas_cumprod: np.ndarray) -> np.ndarray:
-    """log SNR(t) = log(ᾱ_t / (1 − ᾱ_t)) (Kingma et al. 2021); −inf where ᾱ_t = 0 (a zero-SNR schedule)."""
-    with np.errstate(divide="ignore"):
-        return np.log(alphas_cumprod) - np.log1p(-alphas_cumprod)
 
 
 def strip_timesteps(count: int) -> list[int]:

@@ -24,8 +24,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from pipelines import text_to_image, unconditional
-from pipelines.frames import Frame, LatentFrame
-from pipelines.loading import SCHEDULERS, load_pipeline, max_steps
+from pipelines.engine.frames import Frame, LatentFrame
+from pipelines.engine.loading import SCHEDULERS, load_pipeline, max_steps
 
 MAX_CELLS = 8
 # Steps of all cells together: under 30 s of the embedded models on 2 CPU cores (10-21 ms a step, docs/compare.md).

@@ -34,10 +34,10 @@ from diffusers import DiffusionPipeline, StableDiffusionInpaintPipeline
 from PIL import Image, ImageFilter
 
 from pipelines import text_to_image
-from pipelines.frames import Frame, LatentFrame
-from pipelines.images import resize_for_model, to_rgb
-from pipelines.loading import load_pipeline, max_steps
-from pipelines.streaming import stream_pipeline
+from pipelines.engine.frames import Frame, LatentFrame
+from pipelines.engine.images import resize_for_model, to_rgb
+from pipelines.engine.loading import load_pipeline, max_steps
+from pipelines.engine.streaming import stream_pipeline
 
 DEFAULT_MODEL = "shapes-sd"
 DEFAULT_STRENGTH = 1.0  # 1: the masked part starts from pure noise; lower keeps more of what was there

@@ -4,11 +4,11 @@
     image, notices = prepare(Image.open("photo.png"))
     for frame in generate_steps("photo-sr-4x", image, seed=0): ...
 
-Three kinds of model, one call. A `ResidualSuperResolutionPipeline` (`pipelines.residual_super_resolution`,
+Three kinds of model, one call. A `ResidualSuperResolutionPipeline` (`pipelines.models.residual_super_resolution`,
 the embedded `photo-sr-4x`) denoises, beside the input, what bicubic upsampling misses; an
 `LDMSuperResolutionPipeline` (`CompVis/ldm-super-resolution-4x-openimages`) denoises a latent the size
 of the input with the input concatenated to it, then decodes it 4x larger (Rombach et al. 2022, sec.
-4.4). Both run the same loop, written out here (`pipelines.sampling`: diffusers runs it with no
+4.4). Both run the same loop, written out here (`pipelines.engine.sampling`: diffusers runs it with no
 callback), for one sample or the mean of several (`samples`, each seeing the input mirrored); only the
 way from latents to pixels differs. A `StableDiffusionUpscalePipeline`
 (`stabilityai/stable-diffusion-x4-upscaler`) is also guided by a prompt and told how much noise
@@ -33,18 +33,19 @@ import torch
 from diffusers import DiffusionPipeline, StableDiffusionUpscalePipeline
 from PIL import Image
 
-from pipelines import text_to_image, torch_thread
-from pipelines.frames import LATENT_RANGE, LatentFrame, latent_channels, to_uint8_images
-from pipelines.images import to_rgb
-from pipelines.loading import load_pipeline, make_scheduler, max_steps
-from pipelines.residual_super_resolution import (
+from pipelines import text_to_image
+from pipelines.engine import torch_thread
+from pipelines.engine.frames import LATENT_RANGE, LatentFrame, latent_channels, to_uint8_images
+from pipelines.engine.images import to_rgb
+from pipelines.engine.loading import load_pipeline, make_scheduler, max_steps
+from pipelines.engine.sampling import reverse_process
+from pipelines.engine.streaming import stream_pipeline
+from pipelines.models.residual_super_resolution import (
     ResidualSuperResolutionPipeline,
     is_sample_count,
     mirrored,
     unmirrored_mean,
 )
-from pipelines.sampling import reverse_process
-from pipelines.streaming import stream_pipeline
 
 DEFAULT_MODEL = "photo-sr-4x"
 DEFAULT_SCHEDULER = "DDIM"

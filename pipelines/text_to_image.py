@@ -22,10 +22,10 @@ import torch
 from diffusers import DiffusionPipeline, StableDiffusionPipeline
 from transformers import PreTrainedTokenizerBase
 
-from pipelines import batching
-from pipelines.frames import LatentFrame
-from pipelines.loading import load_pipeline, make_scheduler, max_steps
-from pipelines.streaming import stream_pipeline
+from pipelines.engine import batching
+from pipelines.engine.frames import LatentFrame
+from pipelines.engine.loading import load_pipeline, make_scheduler, max_steps
+from pipelines.engine.streaming import stream_pipeline
 
 DEFAULT_MODEL = "shapes-sd"
 DEFAULT_SCHEDULER = "DPM-Solver++"
@@ -107,7 +107,7 @@ def request_pipeline(
     pipeline = pipeline_class.from_pipe(
         shared,
         scheduler=make_scheduler(scheduler, shared.scheduler.config),
-        unet=batching.batched(shared.unet),  # its calls run together with other requests' (pipelines/batching.py)
+        unet=batching.batched(shared.unet),  # its calls run together with other requests' (engine/batching.py)
     )
     pipeline.set_progress_bar_config(disable=True)
     return pipeline

@@ -26,10 +26,10 @@ from diffusers.models.embeddings import get_timestep_embedding
 from PIL import Image, ImageDraw, ImageFont
 from safetensors.torch import load_file
 
-from pipelines import torch_thread
+from pipelines.engine import torch_thread
+from pipelines.engine.frames import Step
+from pipelines.engine.sampling import reverse_process
 from pipelines.forward_process import SCHEDULES, check_seed, check_timestep, noisy_sample
-from pipelines.frames import Step
-from pipelines.sampling import reverse_process
 
 DATA_SETS = ("two moons", "ring", "word")
 WORD = "HI"  # the letters of the "word" data set: few and large, so that they read at a glance

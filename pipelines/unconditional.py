@@ -19,10 +19,10 @@ import torch
 from diffusers import UNet2DModel
 from diffusers.utils.torch_utils import randn_tensor
 
-from pipelines import batching, torch_thread
-from pipelines.frames import Frame, to_uint8_images
-from pipelines.loading import load_pipeline, make_scheduler, max_steps
-from pipelines.sampling import reverse_process
+from pipelines.engine import batching, torch_thread
+from pipelines.engine.frames import Frame, to_uint8_images
+from pipelines.engine.loading import load_pipeline, make_scheduler, max_steps
+from pipelines.engine.sampling import reverse_process
 
 DEFAULT_MODEL = "shapes-ddpm"
 # The embedded model samples cleanest with a stochastic sampler (README: train/evaluate.py --compare).
@@ -83,7 +83,7 @@ def sample_frames(
 
     started = time.perf_counter()
     noise = randn_tensor(shape, generator=generator, device=unet.device, dtype=unet.dtype)
-    batched_unet = batching.batched(unet)  # its calls run together with other requests' (pipelines/batching.py)
+    batched_unet = batching.batched(unet)  # its calls run together with other requests' (pipelines/engine/batching.py)
     denoising = reverse_process(lambda x_t, t: batched_unet(x_t, t).sample, noise_scheduler, noise, generator=generator)
     total_steps = len(noise_scheduler.timesteps)
     for index, step in enumerate(denoising):

@@ -25,7 +25,7 @@ import torch
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"  # screenshots of the browser tests
 OPERATOR_FILE = Path(tempfile.mkdtemp(prefix="catalogue-")) / "models.json"
 OPERATOR_FILE.write_text("[]")
-os.environ["DIFFUSION_PLAYGROUND_MODELS"] = str(OPERATOR_FILE)  # read by pipelines.catalogue at every look-up
+os.environ["DIFFUSION_PLAYGROUND_MODELS"] = str(OPERATOR_FILE)  # read by pipelines.engine.catalogue at every look-up
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -43,7 +43,7 @@ def seconds_to_close_on_an_event_loop() -> Callable[[Iterator], float]:
     """How long closing a run takes on an asyncio event loop, as Gradio closes a cancelled run, while the torch thread
     is busy with another user's long job (released afterwards, or after CLOSE_WAITED_SECONDS if the close waits for
     it: a close that does not wait takes far less than that on any machine)."""
-    from pipelines import torch_thread
+    from pipelines.engine import torch_thread
 
     def close(run: Iterator) -> float:
         release = threading.Event()

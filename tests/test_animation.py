@@ -1,4 +1,4 @@
-"""pipelines/animation.py: the trajectory as an animated WebP and a contact sheet PNG."""
+"""pipelines/keepsakes/animation.py: the trajectory as an animated WebP and a contact sheet PNG."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 import torch
 from PIL import Image, ImageSequence
 
-from pipelines import animation
-from pipelines.animation import (
+from pipelines.engine.frames import Frame, LatentFrame, image_grid
+from pipelines.keepsakes import animation
+from pipelines.keepsakes.animation import (
     GAP,
     LAST_FRAME_MILLISECONDS,
     MAX_FRAMES,
@@ -20,7 +21,6 @@ from pipelines.animation import (
     subsample,
     trajectory_animation,
 )
-from pipelines.frames import Frame, LatentFrame, image_grid
 
 
 def run(steps: int, batch_size: int = 4, size: int = 32, preview: int | None = None) -> list[Frame]:

@@ -10,7 +10,7 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from pipelines import batching
+from pipelines.engine import batching
 
 ENDPOINT = "/unconditional"
 
@@ -320,7 +320,7 @@ def test_a_hub_model_announces_its_download_then_says_why_it_failed(client: Clie
 
 
 def test_picking_a_model_sets_its_defaults() -> None:
-    from stream import model_defaults
+    from ui.stream import model_defaults
 
     defaults = model_defaults(("scheduler", "steps", "guidance_scale"))
     assert defaults("shapes-sd") == ("DPM-Solver++", 25, 5.0)

@@ -1,5 +1,5 @@
-"""pipelines/batching.py on tiny random models: requests run together give their solo images up to float rounding,
-join and leave mid-run, and never mix models. ~15 s."""
+"""pipelines/engine/batching.py on tiny random models: requests run together give their solo images up to float
+rounding, join and leave mid-run, and never mix models. ~15 s."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pytest
 
-from pipelines import batching, text_to_image, torch_thread, unconditional
+from pipelines import text_to_image, unconditional
+from pipelines.engine import batching, torch_thread
 
 BOUND = batching.ROUNDING_BOUND
 

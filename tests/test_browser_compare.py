@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from test_browser import WATCH_STATUS
 
 from pipelines import grids
-from pipelines.png_info import read_parameters
+from pipelines.keepsakes.png_info import read_parameters
 
 TIMEOUT = 120_000  # ms: generous, machines differ ~4x in speed
 ALL_CELLS_THEN_DONE = """() => {

@@ -10,7 +10,7 @@ from conftest import ARTIFACTS
 from PIL import Image
 from playwright.sync_api import expect
 
-from pipelines.png_info import parameters_text, png_with_parameters, read_parameters
+from pipelines.keepsakes.png_info import parameters_text, png_with_parameters, read_parameters
 
 TEXT_TO_IMAGE = {
     "model": "shapes-sd",

@@ -11,7 +11,7 @@ import pytest
 import torch
 from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError
 
-from pipelines import catalogue, loading
+from pipelines.engine import catalogue, loading
 from pipelines.unconditional import PIPELINE_CLASSES
 
 ROOT = Path(__file__).resolve().parent.parent

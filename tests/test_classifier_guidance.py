@@ -12,10 +12,11 @@ from diffusers import DDPMScheduler
 from gradio_client import Client
 from PIL import Image
 
-from pipelines import classifier_guidance, torch_thread, unconditional
+from pipelines import classifier_guidance, unconditional
 from pipelines.classifier_guidance import comparison, generate_steps, guided_output, previous_alphas
-from pipelines.noisy_classifier import ClassifierConfig, NoisyClassifier, load_classifier, save_classifier
-from pipelines.png_info import parameters_text, parse_parameters, read_parameters, settings_for_tab
+from pipelines.engine import torch_thread
+from pipelines.keepsakes.png_info import parameters_text, parse_parameters, read_parameters, settings_for_tab
+from pipelines.models.noisy_classifier import ClassifierConfig, NoisyClassifier, load_classifier, save_classifier
 from train.shapes import COLOURS, SHAPES
 
 
@@ -170,15 +171,16 @@ def test_the_endpoint_refuses_an_unknown_target_and_keeps_serving(client: Client
 
 
 def test_the_handler_asks_zerogpu_for_the_seconds_of_both_halves() -> None:
-    import gpu
-    import handlers
+    from tabs import classifier_guidance as classifier_guidance_tab
+    from tabs import super_resolution
+    from ui import gpu
 
-    seconds = handlers.run_classifier_guidance.gpu_seconds(0, "red", 4.0, 0, 4)
+    seconds = classifier_guidance_tab.run_classifier_guidance.gpu_seconds(0, "red", 4.0, 0, 4)
     assert seconds == gpu.seconds("shapes-ddpm", 2 * classifier_guidance.DEFAULT_STEPS, 4)
     # super-resolution: the samples averaged go through the UNet together, as a batch would
-    upscaling = handlers.run_super_resolution.gpu_seconds(0, "photo-sr-4x", None, "DDIM", 20, 0.0, 0, False)
+    upscaling = super_resolution.run_super_resolution.gpu_seconds(0, "photo-sr-4x", None, "DDIM", 20, 0.0, 0, False)
     assert upscaling == gpu.seconds("photo-sr-4x", 20, 1)
-    upscaling = handlers.run_super_resolution.gpu_seconds(
+    upscaling = super_resolution.run_super_resolution.gpu_seconds(
         0, "photo-sr-4x", None, "DDIM", 20, 0, 0, False, "", 5, 20, 1, 8
     )
     assert upscaling == gpu.seconds("photo-sr-4x", 20, 8)

@@ -8,7 +8,7 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from pipelines import grids
-from pipelines.png_info import read_parameters
+from pipelines.keepsakes.png_info import read_parameters
 
 
 @pytest.fixture(scope="module")

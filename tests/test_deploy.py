@@ -65,7 +65,7 @@ def app_folder(tmp_path: Path) -> Path:
     for name in (
         "app.py",
         "requirements.txt",
-        "pipelines/loading.py",
+        "pipelines/engine/loading.py",
         "assets/models/shapes-ddpm/unet/diffusion_pytorch_model.safetensors",
         "assets/models/shapes-ddpm/model_index.json",
         "docs/models.md",
@@ -140,7 +140,7 @@ def test_ignored_folders_are_not_uploaded(app_folder: Path) -> None:
         "assets/models/shapes-ddpm/model_index.json",
         "assets/models/shapes-ddpm/unet/diffusion_pytorch_model.safetensors",
         "docs/models.md",
-        "pipelines/loading.py",
+        "pipelines/engine/loading.py",
         "train/logs/shapes-ddpm.csv",
         "train/train_unconditional.py",
     ]

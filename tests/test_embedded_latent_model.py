@@ -10,10 +10,10 @@ from diffusers import StableDiffusionInpaintPipeline, StableDiffusionPipeline
 from PIL import Image
 
 from pipelines import inpainting
-from pipelines.loading import MODELS_DIR
+from pipelines.engine.loading import MODELS_DIR
 from pipelines.text_to_image import DEFAULT_MODEL, generate
-from train.evaluate import analyse
 from train.evaluate_prompts import POSITIONS, biggest, inpainting_cases, placed
+from train.judge import analyse
 from train.shapes import COLOURS, SHAPES
 
 MODEL_DIR = MODELS_DIR / DEFAULT_MODEL

@@ -6,9 +6,10 @@ from pathlib import Path
 
 from diffusers import DDPMPipeline, UNet2DModel
 
-from pipelines.loading import MODELS_DIR
+from pipelines.engine.loading import MODELS_DIR
 from pipelines.unconditional import DEFAULT_MODEL, DEFAULT_SCHEDULER, DEFAULT_STEPS
-from train.evaluate import sample_images, sample_images_plain, score
+from train.evaluate import sample_images, sample_images_plain
+from train.judge import score
 
 MODEL_DIR = MODELS_DIR / DEFAULT_MODEL
 

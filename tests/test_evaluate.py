@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from train.evaluate import Analysis, analyse, markdown_table, score
+from train.evaluate import markdown_table
+from train.judge import Analysis, analyse, score
 from train.shapes import COLOURS, ShapeObject, ShapesDataset, render
 
 DATA_ITEMS = 500

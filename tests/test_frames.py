@@ -1,4 +1,4 @@
-"""pipelines/frames.py: uint8 conversion, grids, and the throttle that keeps streaming off the hot path."""
+"""pipelines/engine/frames.py: uint8 conversion, grids, and the throttle that keeps streaming off the hot path."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 import numpy as np
 import torch
 
-from pipelines.frames import GAP_GREY, Frame, Throttle, image_grid, to_uint8_images
+from pipelines.engine.frames import GAP_GREY, Frame, Throttle, image_grid, to_uint8_images
 
 
 def make_frame(step: int, total_steps: int = 10) -> Frame:

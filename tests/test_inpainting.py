@@ -1,4 +1,4 @@
-"""pipelines/inpainting.py and pipelines/images.py: masks, uploads of every kind, both kinds of UNet."""
+"""pipelines/inpainting.py and pipelines/engine/images.py: masks, uploads of every kind, both kinds of UNet."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines.images import resize_for_model, to_rgb
+from pipelines.engine.images import resize_for_model, to_rgb
 from pipelines.inpainting import generate_steps, latent_aligned, mask_from_layers, prepare
 
 

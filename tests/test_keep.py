@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import compare
-import keep
-from pipelines import grids, keepsakes
-from pipelines.frames import Frame
+from pipelines import grids
+from pipelines.engine.frames import Frame
 from pipelines.grids import GridStep
-from pipelines.png_info import parameters_text, png_with_parameters, read_parameters
+from pipelines.keepsakes import files as keepsakes
+from pipelines.keepsakes.png_info import parameters_text, png_with_parameters, read_parameters
+from tabs import compare, png_info
+from ui import keep
 
 SETTINGS = {"model": "shapes-ddpm", "scheduler": "DDIM", "steps": 3, "seed": 5, "batch_size": 1}
 
@@ -52,7 +53,7 @@ def test_a_compare_grid_is_served_as_a_png_with_its_settings_that_png_info_resto
     np.testing.assert_array_equal(np.asarray(Image.open(path)), grids.grid_image(step.labels, images, step.seconds))
     assert 'Task: sampler_comparison, Seeds: "4, 4", Grid task: Unconditional' in read_parameters(path)
 
-    text, notices, found = keep.png_info(path)
+    text, notices, found = png_info.png_info(path)
     assert notices.startswith("- Restored into Compare (sampler comparison): Grid task, Model, Prompt, Seed, Samplers.")
     assert found["task"] == "sampler_comparison"
     assert found["inputs"] == {
@@ -63,9 +64,9 @@ def test_a_compare_grid_is_served_as_a_png_with_its_settings_that_png_info_resto
         "samplers": settings["samplers"],
     }
     panel = {name: f"c-{name}" for name in ("task", "model", "prompt", "seed", "samplers")}
-    targets, components = keep.restore_targets({"sampler_comparison": panel})
+    targets, components = png_info.restore_targets({"sampler_comparison": panel})
     assert components == list(panel.values())  # the panel's `task` radio too, under its own name
-    restore = keep.restorer(targets, {"sampler_comparison": "compare"})
+    restore = png_info.restorer(targets, {"sampler_comparison": "compare"})
     *updates, tabs = restore(found)
     assert [update["value"] for update in updates] == list(found["inputs"].values()) and tabs.selected == "compare"
 
@@ -73,15 +74,15 @@ def test_a_compare_grid_is_served_as_a_png_with_its_settings_that_png_info_resto
 def test_png_info_reads_the_settings_and_says_what_it_restores(tmp_path: Path) -> None:
     text = parameters_text({"task": "unconditional", **SETTINGS, "size": (32, 32)})
     path = png_with_parameters(np.zeros((8, 8, 3), dtype=np.uint8), text, tmp_path / "run.png")
-    shown_text, notices, found = keep.png_info(str(path))
+    shown_text, notices, found = png_info.png_info(str(path))
     assert shown_text == text and notices.startswith("- Restored into Unconditional: Model, Sampler, Steps")
     assert found["task"] == "unconditional" and found["inputs"] == {**SETTINGS, "random_seed": False}
 
     Image.new("RGB", (8, 8)).save(tmp_path / "plain.png")
-    assert keep.png_info(str(tmp_path / "plain.png")) == ("", keep.NO_SETTINGS, None)
+    assert png_info.png_info(str(tmp_path / "plain.png")) == ("", png_info.NO_SETTINGS, None)
     foreign = "a castle\nSteps: 20, Sampler: DDIM, Seed: 1, Model: v1-5-pruned-emaonly"
     png_with_parameters(np.zeros((8, 8, 3), dtype=np.uint8), foreign, tmp_path / "a1111.png")
-    _, notices, found = keep.png_info(str(tmp_path / "a1111.png"))
+    _, notices, found = png_info.png_info(str(tmp_path / "a1111.png"))
     assert "Not restored: Model 'v1-5-pruned-emaonly': the Text to image tab has shapes-sd" in notices
     assert "model" not in found["inputs"] and found["inputs"]["prompt"] == "a castle"
 
@@ -91,9 +92,9 @@ def test_restore_fills_only_the_tab_of_the_png_and_selects_it() -> None:
         "unconditional": {"model": "u-model", "steps": "u-steps", "random_seed": "u-random", "other": "u-other"},
         "text_to_image": {"prompt": "t-prompt", "steps": "t-steps", "random_seed": "t-random"},
     }
-    targets, components = keep.restore_targets(tab_inputs)
+    targets, components = png_info.restore_targets(tab_inputs)
     assert components == ["u-model", "u-steps", "u-random", "t-prompt", "t-steps", "t-random"]  # not "other"
-    restore = keep.restorer(targets, {"unconditional": "unconditional", "text_to_image": "text-to-image"})
+    restore = png_info.restorer(targets, {"unconditional": "unconditional", "text_to_image": "text-to-image"})
     found = {"task": "text_to_image", "inputs": {"prompt": "a red circle", "random_seed": False}, "notices": ["Done."]}
     *updates, tabs = restore(found)
     assert updates[:3] == [gr.skip()] * 3 and updates[4] == gr.skip()

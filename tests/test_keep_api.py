@@ -10,7 +10,7 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from pipelines.png_info import PARAMETERS_KEY, read_parameters
+from pipelines.keepsakes.png_info import PARAMETERS_KEY, read_parameters
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
 

@@ -1,4 +1,4 @@
-"""pipelines/keepsakes.py: a run's PNG with its settings, animation and contact sheet, in a folder of its own."""
+"""pipelines/keepsakes/files.py: a run's PNG with its settings, animation and contact sheet, in a folder of its own."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines import keepsakes
-from pipelines.frames import Frame, image_grid
-from pipelines.png_info import parse_parameters, read_parameters, settings_for_tab
+from pipelines.engine.frames import Frame, image_grid
+from pipelines.keepsakes import files as keepsakes
+from pipelines.keepsakes.png_info import parse_parameters, read_parameters, settings_for_tab
 
 SETTINGS = {"model": "shapes-ddpm", "scheduler": "DDIM", "steps": 5, "seed": 11, "batch_size": 4}
 

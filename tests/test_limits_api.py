@@ -10,7 +10,7 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 import app
-from pipelines import limits
+from pipelines.engine import limits
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""pipelines/png_info.py: settings written into PNGs in AUTOMATIC1111's text, read back and restored into a tab."""
+"""pipelines/keepsakes/png_info.py: settings written into PNGs in AUTOMATIC1111's text, read back and restored into
+a tab."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from PIL import ExifTags, Image
 from PIL.PngImagePlugin import PngInfo
 
-from pipelines.png_info import (
+from pipelines.keepsakes.png_info import (
     PARAMETER_NAMES,
     PARAMETERS_KEY,
     TAB_SETTINGS,

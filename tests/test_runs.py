@@ -6,10 +6,9 @@ import threading
 
 import pytest
 
-import handlers
-import runs
-import stream
-from pipelines import limits
+from pipelines.engine import limits
+from tabs import unconditional
+from ui import runs, stream
 
 
 def test_stop_reaches_only_the_run_of_its_own_session_and_tab() -> None:
@@ -49,7 +48,7 @@ def test_a_new_run_of_the_same_tab_stops_the_last_and_waits_for_it() -> None:
 
 def test_a_run_past_the_time_limit_ends_with_its_frames_kept(monkeypatch: pytest.MonkeyPatch, tiny_ddpm: str) -> None:
     monkeypatch.setattr(limits, "RUN_SECONDS", 0.0)
-    updates = list(handlers.run_unconditional(tiny_ddpm, "DDPM", 50, 0, False, 1))
+    updates = list(unconditional.run_unconditional(tiny_ddpm, "DDPM", 50, 0, False, 1))
     status = updates[-1][3]
     assert status.startswith("Stopped at the time limit of 0 s after step 1 of 50")
     assert len(updates[-1][-1]) == 1  # the frames drawn so far, for the replay slider
@@ -58,7 +57,7 @@ def test_a_run_past_the_time_limit_ends_with_its_frames_kept(monkeypatch: pytest
 def test_play_steps_through_the_run_and_stops_at_its_end() -> None:
     import numpy as np
 
-    from pipelines.frames import Frame
+    from pipelines.engine.frames import Frame
 
     image = np.zeros((1, 4, 4, 3), dtype=np.uint8)
     frames = [Frame(step, 130, 1000 - step, 0.0, image, image) for step in range(1, 131)]

@@ -1,4 +1,4 @@
-"""The app's cheaper per-session state for Gradio (sessions.py): cached signatures, lazy configs; same configs."""
+"""The app's cheaper per-session state for Gradio (ui/sessions.py): cached signatures, lazy configs; same configs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from gradio.state_holder import SessionState
 
 import app
-import sessions
+from ui import sessions
 
 
 def session_configs() -> dict:

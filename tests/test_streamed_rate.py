@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import runs
-from pipelines.frames import Step, Throttle
+from pipelines.engine.frames import Step, Throttle
+from ui import runs
 
 
 def frame(step: int, total_steps: int = 10) -> Step:

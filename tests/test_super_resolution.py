@@ -10,9 +10,9 @@ from diffusers import DDIMScheduler, LDMSuperResolutionPipeline
 from PIL import Image
 
 from pipelines import super_resolution
-from pipelines.frames import to_uint8_images
-from pipelines.loading import load_pipeline, make_scheduler
-from pipelines.residual_super_resolution import ResidualSuperResolutionPipeline
+from pipelines.engine.frames import to_uint8_images
+from pipelines.engine.loading import load_pipeline, make_scheduler
+from pipelines.models.residual_super_resolution import ResidualSuperResolutionPipeline
 from pipelines.super_resolution import generate, generate_steps, prepare
 
 LATENT_KINDS = ["tiny_residual_super_resolution", "tiny_ldm_super_resolution"]  # the kinds run by the written-out loop

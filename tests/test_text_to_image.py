@@ -11,7 +11,7 @@ import torch
 from diffusers import StableDiffusionPipeline
 
 from pipelines import text_to_image
-from pipelines.loading import SCHEDULERS, load_pipeline, make_scheduler
+from pipelines.engine.loading import SCHEDULERS, load_pipeline, make_scheduler
 from pipelines.text_to_image import generate, generate_steps, known_words, prompt_notices
 from train.shapes import COLOURS, POSITIONS, SHAPES, SIZES
 
@@ -128,7 +128,7 @@ def test_a_model_of_another_kind_is_refused(tiny_ddpm: str) -> None:
 
 
 def test_big_vaes_preview_through_a_linear_map_when_taesd_is_not_here(tiny_sd: str, monkeypatch) -> None:
-    from pipelines import streaming
+    from pipelines.engine import streaming
 
     monkeypatch.setattr(streaming, "FULL_DECODE_PARAMETERS", 0)  # treat the tiny VAE as Stable Diffusion's
     monkeypatch.setattr(streaming, "PREVIEW_TAESD", "not-on-this-machine/taesd")

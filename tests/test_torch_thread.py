@@ -1,4 +1,4 @@
-"""pipelines/torch_thread.py: every step on the one torch thread, ahead of the consumer, in turn with the
+"""pipelines/engine/torch_thread.py: every step on the one torch thread, ahead of the consumer, in turn with the
 other loops, and closed there when the consumer stops. No models; ~1 s."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from pipelines import torch_thread
+from pipelines.engine import torch_thread
 
 
 def counting(

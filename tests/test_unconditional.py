@@ -10,8 +10,8 @@ import torch
 from diffusers import DDIMPipeline, DDPMPipeline, DDPMScheduler
 
 from pipelines import unconditional
-from pipelines.loading import SCHEDULERS, load_pipeline, make_scheduler, max_steps
-from pipelines.sampling import predict_original
+from pipelines.engine.loading import SCHEDULERS, load_pipeline, make_scheduler, max_steps
+from pipelines.engine.sampling import predict_original
 from pipelines.unconditional import PIPELINE_CLASSES, generate, generate_steps
 
 

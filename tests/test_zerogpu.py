@@ -21,10 +21,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import gpu
-import handlers
-import runs
-from pipelines import batching
+from pipelines.engine import batching
+from tabs import text_to_image, unconditional
+from ui import gpu, runs
 
 
 def standin_gpu(task=None, *, duration=None, size=None):
@@ -89,8 +88,8 @@ def collect(run, session: str, task: str, *inputs) -> list[tuple]:
 
 def test_a_forked_run_streams_every_step_to_the_end(on_zerogpu, tiny_ddpm: str) -> None:
     inputs = (tiny_ddpm, "DDPM", 40, 3, False, 2)
-    forked = collect(on_zerogpu(handlers.run_unconditional), "forked", "unconditional", *inputs)
-    in_process = collect(handlers.run_unconditional.run, "here", "unconditional", *inputs)
+    forked = collect(on_zerogpu(unconditional.run_unconditional), "forked", "unconditional", *inputs)
+    in_process = collect(unconditional.run_unconditional.run, "here", "unconditional", *inputs)
     statuses = [update[3] for update in forked]
     assert statuses[-1].startswith("Done: 2 image(s)") and standin_gpu.durations == [gpu.seconds(tiny_ddpm, 40, 2)]
     assert Image.open(forked[-1][2]).tobytes() == Image.open(in_process[-1][2]).tobytes()  # the result PNG, bit for bit
@@ -101,8 +100,8 @@ def test_a_forked_run_streams_every_step_to_the_end(on_zerogpu, tiny_ddpm: str) 
 
 def test_a_forked_latent_run_hands_back_decoded_frames(on_zerogpu, tiny_sd: str) -> None:
     inputs = (tiny_sd, "a red circle", "", 5.0, "DDIM", 6, 1, False, 1)
-    forked = collect(on_zerogpu(handlers.run_text_to_image), "forked", "text_to_image", *inputs)
-    in_process = collect(handlers.run_text_to_image.run, "here", "text_to_image", *inputs)
+    forked = collect(on_zerogpu(text_to_image.run_text_to_image), "forked", "text_to_image", *inputs)
+    in_process = collect(text_to_image.run_text_to_image.run, "here", "text_to_image", *inputs)
     assert forked[-1][3].startswith("Done")
     # Within batching's rounding bound, not bit for bit: in a full test run the in-process run can share forward
     # passes with runs of earlier tests still ending on this process's torch thread (seen once in CI).
@@ -116,7 +115,7 @@ def test_a_forked_latent_run_hands_back_decoded_frames(on_zerogpu, tiny_sd: str)
 
 def test_stop_reaches_the_forked_worker(on_zerogpu, tiny_ddpm: str) -> None:
     updates = runs.controlled(
-        "student", "unconditional", on_zerogpu(handlers.run_unconditional), tiny_ddpm, "DDPM", 100, 0, False, 1
+        "student", "unconditional", on_zerogpu(unconditional.run_unconditional), tiny_ddpm, "DDPM", 100, 0, False, 1
     )
     first = next(updates)  # the run is going in the child
     assert first[3].startswith("Step")
@@ -127,6 +126,6 @@ def test_stop_reaches_the_forked_worker(on_zerogpu, tiny_ddpm: str) -> None:
 
 
 def test_bad_input_in_the_worker_comes_back_as_a_message(on_zerogpu, tiny_ddpm: str) -> None:
-    forked = on_zerogpu(handlers.run_unconditional)
+    forked = on_zerogpu(unconditional.run_unconditional)
     with pytest.raises(Exception, match="Batch size must be between 1 and 8"):
         collect(forked, "forked", "unconditional", tiny_ddpm, "DDPM", 5, 0, False, 99)

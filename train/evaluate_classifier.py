@@ -21,8 +21,8 @@ import time
 import numpy as np
 import torch
 
-from pipelines.noisy_classifier import DEFAULT_CLASSIFIER, NoisyClassifier, load_classifier
-from train.evaluate import analyse
+from pipelines.models.noisy_classifier import DEFAULT_CLASSIFIER, NoisyClassifier, load_classifier
+from train.judge import analyse
 from train.shapes import COLOURS, SHAPES, ShapesDataset
 from train.train_classifier import labelled_batch, noise_schedule, noised
 
@@ -98,8 +98,8 @@ def guidance_table(rates: list[dict], samples: int) -> str:
 
 
 def main() -> None:
-    from pipelines import torch_thread
     from pipelines.classifier_guidance import DEFAULT_GUIDANCE_SCALE, DEFAULT_SCHEDULER, DEFAULT_STEPS, targets
+    from pipelines.engine import torch_thread
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=512, help="held-out images for the accuracy")

@@ -26,7 +26,7 @@ import time
 import numpy as np
 from PIL import Image
 
-from train.evaluate import ParsedObject, analyse
+from train.judge import ParsedObject, analyse
 from train.shapes import COLOURS, IMAGE_SIZE, SHAPES, ShapesDataset
 
 SEEDS_PER_PROMPT = 11  # 24 single-object prompts x 11 seeds: 264 images

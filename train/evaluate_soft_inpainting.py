@@ -26,9 +26,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pipelines import inpainting, torch_thread
-from pipelines.frames import to_uint8_images
-from pipelines.loading import load_pipeline
+from pipelines import inpainting
+from pipelines.engine import torch_thread
+from pipelines.engine.frames import to_uint8_images
+from pipelines.engine.loading import load_pipeline
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
 PROMPT = "a green triangle"

@@ -27,9 +27,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pipelines import super_resolution, torch_thread
-from pipelines.frames import to_uint8_images
-from pipelines.loading import load_pipeline
+from pipelines import super_resolution
+from pipelines.engine import torch_thread
+from pipelines.engine.frames import to_uint8_images
+from pipelines.engine.loading import load_pipeline
 from train.photos import HELD_OUT_PHOTOS, SCALE, downsample, load_photo
 
 

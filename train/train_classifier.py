@@ -3,7 +3,7 @@
     python -m train.train_classifier                 # resumes from train/checkpoints/ if present
     python -m train.evaluate_classifier              # its accuracy on held-out images, clean and noisy
 
-A 0.13 M-parameter `pipelines.noisy_classifier.NoisyClassifier` learns which colours and which shapes a
+A 0.13 M-parameter `pipelines.models.noisy_classifier.NoisyClassifier` learns which colours and which shapes a
 shapes-world image holds, from x_t: the image forward-noised at a random t with shapes-ddpm's own schedule
 (its scheduler_config.json), x_t = sqrt(a_t) x_0 + sqrt(1 - a_t) eps (DDPM eq. 4), as Dhariwal & Nichol
 (2021, sec. 4) train their noisy classifiers. Both heads are multi-label (binary cross-entropy per label).
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from diffusers import DDPMScheduler
 
-from pipelines.noisy_classifier import ClassifierConfig, NoisyClassifier, save_classifier
+from pipelines.models.noisy_classifier import ClassifierConfig, NoisyClassifier, save_classifier
 from train.common import TrainConfig, parse_config, train_loop
 from train.shapes import COLOURS, SHAPES, ShapesDataset
 

@@ -13,7 +13,7 @@ last with them; `residual_scale` is measured again at each start, on the photos 
 0.1070, which the last run trained with and the export carries).
 
 Residual diffusion in pixel space (SRDiff, Li et al. 2022; conditioned as SR3, Saharia et al. 2021;
-the pipeline is `pipelines/residual_super_resolution.py`): x0 is the high-resolution crop minus
+the pipeline is `pipelines/models/residual_super_resolution.py`): x0 is the high-resolution crop minus
 the bicubic upsampling of its 4x-downsampled version, divided by its spread and rearranged into
 48 channels at the small size; a `UNet2DModel` with no attention (any input size) learns to
 denoise it given the 32x32 small crop, concatenated to x_t as three more channels. No autoencoder:
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 from diffusers import DDIMScheduler, UNet2DModel
 
-from pipelines.residual_super_resolution import IMAGE_CHANNELS, SCALE, ResidualSuperResolutionPipeline
+from pipelines.models.residual_super_resolution import IMAGE_CHANNELS, SCALE, ResidualSuperResolutionPipeline
 from train.common import TrainConfig, diffusion_loss, noise_schedule, parse_config, train_loop
 from train.photos import random_crops, to_tensor_layout
 

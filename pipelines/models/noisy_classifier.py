@@ -21,7 +21,7 @@ import torch
 from diffusers.models.embeddings import get_timestep_embedding
 from safetensors.torch import load_file, save_file
 
-DEFAULT_CLASSIFIER = Path(__file__).resolve().parent.parent / "assets" / "models" / "shapes-classifier"
+DEFAULT_CLASSIFIER = Path(__file__).resolve().parents[2] / "assets" / "models" / "shapes-classifier"
 WEIGHTS_NAME, CONFIG_NAME = "model.safetensors", "config.json"
 
 
@@ -105,7 +105,7 @@ def read_config(folder: str | Path) -> ClassifierConfig:
 @lru_cache(maxsize=4)
 def load_classifier(folder: str | Path = DEFAULT_CLASSIFIER) -> NoisyClassifier:
     """The classifier saved in `folder` (safetensors weights and its JSON config), in eval mode, frozen.
-    Call it on the torch thread (`pipelines/torch_thread.py`), as every torch op of the app."""
+    Call it on the torch thread (`pipelines/engine/torch_thread.py`), as every torch op of the app."""
     classifier = NoisyClassifier(read_config(folder))
     classifier.load_state_dict(load_file(Path(folder) / WEIGHTS_NAME))
     return classifier.eval().requires_grad_(False)

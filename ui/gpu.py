@@ -5,8 +5,8 @@ forked from the server, with a GPU attached for `duration` seconds, and pickles 
 yields back to the server: frames stream as on a CPU. Elsewhere (a CPU, a GPU Space, a laptop)
 it returns the function unchanged, and so does this module where `spaces` is not installed. What
 the fork means for this app is handled where it matters: the torch thread restarts in the child
-(`pipelines/torch_thread.py`), Stop's flags live in shared memory (`runs.py`), and a latent frame
-carries its decoded images when pickled (`pipelines/frames.py`).
+(`pipelines/engine/torch_thread.py`), Stop's flags live in shared memory (`ui/runs.py`), and a latent frame
+carries its decoded images when pickled (`pipelines/engine/frames.py`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from pipelines import catalogue
+from pipelines.engine import catalogue
 
 Function = TypeVar("Function", bound=Callable)
 BASE_SECONDS = 20  # loading weights onto the GPU, the first decode: paid once per call

@@ -39,7 +39,7 @@ from typing import TypeVar
 
 import torch
 
-from pipelines import batching
+from pipelines.engine import batching
 
 Result = TypeVar("Result")
 Job = tuple[Callable[[], object], Future]
@@ -89,7 +89,7 @@ def _serve_forever() -> None:
             job = jobs.popleft() if jobs else None
             stream = _streams.popleft() if job is None and _streams else None
         if job is not None:
-            batching.spawn(_do, *job)  # runs until it ends or waits at a UNet call (pipelines/batching.py)
+            batching.spawn(_do, *job)  # runs until it ends or waits at a UNet call (pipelines/engine/batching.py)
         elif stream is not None:
             batching.spawn(_step, stream)
         else:  # every loop has taken its step or waits at its UNet call, so has every job: run those calls together

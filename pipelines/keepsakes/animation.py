@@ -27,7 +27,7 @@ from typing import TypeVar
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, features
 
-from pipelines.frames import GAP_GREY, Frame, LatentFrame, image_grid
+from pipelines.engine.frames import GAP_GREY, Frame, LatentFrame, image_grid
 
 MAX_FRAMES = 80  # an animation of a long run shows this many of its steps
 SHEET_FRAMES = 12

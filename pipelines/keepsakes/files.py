@@ -4,7 +4,7 @@
     files.png, files.animation, files.sheet  # paths in this run's own folder under KEEPSAKES_DIR
 
 `settings` are the task's handler parameters as the run used them (the seed drawn, steps a whole number), so
-that the PNG's `parameters` text (pipelines.png_info) gives the same image again. Each run writes into a new
+that the PNG's `parameters` text (pipelines.keepsakes.png_info) gives the same image again. Each run writes into a new
 folder under the system's temp folder, which Gradio serves from (it copies each file it sends into its cache);
 folders older than KEEP_SECONDS are removed when a later run writes.
 """
@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.animation import MAX_FRAMES, contact_sheet, subsample, trajectory_animation
-from pipelines.frames import Frame, LatentFrame
-from pipelines.png_info import parameters_text, png_with_parameters
+from pipelines.engine.frames import Frame, LatentFrame
+from pipelines.keepsakes.animation import MAX_FRAMES, contact_sheet, subsample, trajectory_animation
+from pipelines.keepsakes.png_info import parameters_text, png_with_parameters
 
 KEEPSAKES_DIR = Path(tempfile.gettempdir()) / "diffusion-playground-keepsakes"
 KEEP_SECONDS = 3600

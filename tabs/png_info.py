@@ -1,10 +1,8 @@
-"""What a run leaves to take home, as the app's events see it: the files of a run's last update, and the
-PNG info box that puts a PNG's settings back into its tab.
+"""The "PNG info" tab: read the settings a PNG carries (AUTOMATIC1111's `parameters` text) and put them back into
+their tab, where Generate makes the same image again.
 
-`kept` is called by `stream.stream_frames` at the end of every run: the result as shown becomes a PNG
-file carrying the run's settings (Gradio serves a file path as it is; an array it would encode again,
-without them), beside the trajectory animation and the contact sheet (`pipelines.keepsakes`). `png_info`
-is the box's API (`/png_info`, parameter `image`); `restorer` makes its Restore button's handler.
+`png_info` is the box's API (`/png_info`, parameter `image`); `restorer` makes its Restore button's handler. The
+tab restores into the other tabs' inputs, which `app.py` hands to `build()`.
 """
 
 from __future__ import annotations
@@ -12,13 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 import gradio as gr
-import numpy as np
 
-from pipelines import catalogue, inpainting, super_resolution, text_to_image, unconditional
-from pipelines.frames import Frame, LatentFrame
-from pipelines.keepsakes import keepsakes
-from pipelines.png_info import parse_parameters, read_parameters, restored_parameters, settings_for_tab
+from pipelines import inpainting, super_resolution, text_to_image, unconditional
+from pipelines.engine import catalogue
+from pipelines.keepsakes.png_info import parse_parameters, read_parameters, restored_parameters, settings_for_tab
+from ui.components import checked
 
+TITLE, ID = "PNG info", "png-info"
+EXPLANATION = """
+Every result this app serves is a PNG that carries its settings in a `parameters` text, as AUTOMATIC1111's web UI
+writes them. Drop one here (or one of AUTOMATIC1111's) to read them; **Restore** puts them into their tab, where
+Generate makes the same image again (inpainting and super-resolution: load the image or photo again); a Compare
+grid's go back into the Compare tab, with each cell's scale or sampler, and make the same grid again.
+"""
 TASK_MODULES = {
     "unconditional": unconditional,
     "text_to_image": text_to_image,
@@ -29,24 +33,6 @@ NO_SETTINGS = (
     "This image carries no settings: it has no `parameters` text (made by another program, or saved again by "
     "one that drops it). Results downloaded from this app and from AUTOMATIC1111's web UI carry theirs."
 )
-
-
-def kept(
-    task: str, settings: Mapping[str, object], frames: Sequence[Frame | LatentFrame], shown: object
-) -> tuple[object, str | None, str | None]:
-    """The result to show, its image written as a PNG with `settings` (of a before/after pair, the after one),
-    then the paths of the trajectory animation and the contact sheet. `shown` is None for a stopped run (no
-    result). A file that cannot be written is a warning, not a failed run."""
-    pair = isinstance(shown, tuple)
-    image = shown[-1] if pair else shown
-    try:
-        files = keepsakes(task, settings, frames, None if image is None else np.asarray(image))
-    except OSError as error:
-        gr.Warning(f"The run's files could not be written ({error}); the result is shown without them.")
-        return shown, None, None
-    if files.png is not None:
-        shown = (*shown[:-1], str(files.png)) if pair else str(files.png)
-    return shown, str(files.animation), str(files.sheet)
 
 
 def catalogue_models() -> dict[str, list[str]]:
@@ -106,3 +92,31 @@ def restore_targets(tab_inputs: Mapping[str, Mapping[str, object]]) -> tuple[lis
         (task, name) for task, inputs in tab_inputs.items() for name in inputs if name in restored_parameters(task)
     ]
     return names, [tab_inputs[task][name] for task, name in names]
+
+
+def build(
+    tab_inputs: Mapping[str, Mapping[str, gr.components.Component]], tab_ids: Mapping[str, str], tabs: gr.Tabs
+) -> None:
+    """The box and its Restore button; call inside its `gr.Tab`. `tab_inputs`: each task's inputs by handler
+    parameter name; `tab_ids`: the id of each task's gr.Tab; `tabs`: the gr.Tabs that Restore switches."""
+    gr.Markdown(EXPLANATION)
+    with gr.Row():
+        image = checked(
+            gr.Image(
+                label="PNG with settings",
+                type="filepath",  # the file as uploaded: decoded and saved again, it would lose its text
+                image_mode=None,
+                sources=("upload",),
+                height=320,
+                elem_classes="pixelated",
+                elem_id="png-info-image",
+            )
+        )
+        with gr.Column():
+            text = gr.Textbox(label="Parameters", lines=5, interactive=False, elem_id="png-info-text")
+            notices = gr.Markdown(elem_id="png-info-notices")
+            found = gr.JSON(visible=False)  # the settings Restore puts back
+            restore_button = gr.Button("Restore these settings into their tab", variant="primary")
+    image.change(png_info, image, [text, notices, found], api_name="png_info")
+    restore_names, restore_outputs = restore_targets(tab_inputs)
+    restore_button.click(restorer(restore_names, tab_ids), found, [*restore_outputs, tabs], api_visibility="private")

@@ -3,7 +3,7 @@
 `build()` lays the tab out and wires its events; app.py calls it inside the tab. The handlers only check,
 stream and format: the grids are `pipelines/grids.py`. Each panel's run is a run of its own (session, panel)
 (`stream.tab_handler`: Stop ends it, Generate again replaces it). A finished grid is served as a PNG carrying
-its settings (`pipelines/png_info.py`: the panel's inputs, so each cell's, and each image's seed), which the
+its settings (`pipelines/keepsakes/png_info.py`: the panel's inputs, so each cell's, and each image's seed), which the
 PNG info tab puts back into this tab.
 """
 
@@ -16,15 +16,17 @@ from contextlib import closing
 import gradio as gr
 import numpy as np
 
-import runs
-from components import checked, model_dropdown, run_buttons, sampler_inputs
-from pipelines import catalogue, grids, limits, text_to_image, unconditional
-from pipelines.frames import Throttle
+from pipelines import grids, text_to_image, unconditional
+from pipelines.engine import catalogue, limits
+from pipelines.engine.frames import Throttle
 from pipelines.grids import GridStep
-from pipelines.keepsakes import run_folder
-from pipelines.png_info import parameters_text, png_with_parameters
-from stream import MAX_SEED, stopper, tab_handler, tell, whole_number
+from pipelines.keepsakes.files import run_folder
+from pipelines.keepsakes.png_info import parameters_text, png_with_parameters
+from ui import runs
+from ui.components import checked, model_dropdown, run_buttons, sampler_inputs
+from ui.stream import MAX_SEED, stopper, tab_handler, tell, whole_number
 
+TITLE, ID = "Compare", "compare"
 GUIDANCE_TEXT = """
 ### Guidance sweep
 One prompt, one seed, several **classifier-free guidance** scales (Ho & Salimans 2022). At each step the model

@@ -1,6 +1,6 @@
 """Cross-user batching: the UNet calls of different requests run together, as one forward pass (issue 13).
 
-Every request's loop runs on the torch thread (`pipelines.torch_thread`) as a *task*: a greenlet, a
+Every request's loop runs on the torch thread (`pipelines.engine.torch_thread`) as a *task*: a greenlet, a
 coroutine of that one thread. A request's UNet, wrapped in `BatchedUNet`, does not run the model when
 called: it leaves its inputs here and switches back to the torch thread's loop, which goes on running the
 other tasks until each of them waits at its own UNet call too (or has nothing left to do). Then

@@ -1,6 +1,6 @@
 """Loading in one place: a catalogue name -> cached pipeline on the right device, and schedulers by name.
 
-Only models of the catalogue (`pipelines/catalogue.py`) are loaded, safetensors weights only, never
+Only models of the catalogue (`pipelines/engine/catalogue.py`) are loaded, safetensors weights only, never
 remote code. The embedded models in `assets/models/` are ordinary diffusers folders, so they go
 through the same `from_pretrained` as hub repositories. Weights are loaded once, kept in a cache
 bounded by a memory budget (least recently used evicted), and shared by the tabs that take the same
@@ -28,9 +28,9 @@ from diffusers import (
 )
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
-from pipelines import catalogue, torch_thread
-from pipelines.catalogue import MODELS_DIR, Entry  # noqa: F401  (MODELS_DIR: where tests and train/ look)
-from pipelines.residual_super_resolution import ResidualSuperResolutionPipeline
+from pipelines.engine import catalogue, torch_thread
+from pipelines.engine.catalogue import MODELS_DIR, Entry  # noqa: F401  (MODELS_DIR: where tests and train/ look)
+from pipelines.models.residual_super_resolution import ResidualSuperResolutionPipeline
 
 DEVICE_VARIABLE = "DIFFUSION_PLAYGROUND_DEVICE"  # cpu, cuda, mps: overrides the automatic choice
 DTYPE_VARIABLE = "DIFFUSION_PLAYGROUND_DTYPE"  # float32, float16, bfloat16

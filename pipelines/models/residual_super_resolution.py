@@ -1,6 +1,6 @@
 """4x super-resolution by diffusion of what bicubic upsampling misses: the embedded `photo-sr-4x`.
 
-    from pipelines.residual_super_resolution import ResidualSuperResolutionPipeline
+    from pipelines.models.residual_super_resolution import ResidualSuperResolutionPipeline
     pipeline = ResidualSuperResolutionPipeline.from_pretrained("assets/models/photo-sr-4x")
     image = pipeline(Image.open("photo.png"), num_inference_steps=20).images[0]  # 4x larger
     image = pipeline(Image.open("photo.png"), num_inference_steps=1, samples=8).images[0]  # the app's, raw
@@ -30,7 +30,7 @@ from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from PIL import Image
 
-from pipelines.sampling import reverse_process
+from pipelines.engine.sampling import reverse_process
 
 SCALE = 4
 IMAGE_CHANNELS = 3

@@ -2,7 +2,7 @@
 and the score on a 2D toy.
 
 `build()` lays the tab out and wires its events; app.py calls it inside the tab. The handlers below only
-check and format: the work is `pipelines/forward_process.py`, `pipelines/toy2d.py` and `pipelines/plots.py`.
+check and format: the work is `pipelines/forward_process.py`, `pipelines/toy2d.py` and `pipelines/keepsakes/plots.py`.
 """
 
 from __future__ import annotations
@@ -10,20 +10,21 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from pathlib import Path
 
 import gradio as gr
 import numpy as np
 from PIL import Image
 
-from components import UPLOAD_SETTINGS, checked, model_dropdown
-from pipelines import forward_process, plots, toy2d
+from pipelines import forward_process, toy2d
+from pipelines.engine.sampling import log_signal_to_noise
 from pipelines.forward_process import NUM_TRAIN_TIMESTEPS, SCHEDULES
+from pipelines.keepsakes import plots
 from pipelines.unconditional import DEFAULT_MODEL, MAX_SEED, PIPELINE_CLASSES
-from stream import whole_number
+from ui.components import EXAMPLES_DIR, UPLOAD_SETTINGS, checked, model_dropdown
+from ui.stream import whole_number
 
-EXAMPLES_DIR = Path(__file__).resolve().parent / "assets" / "examples"
 EXAMPLES = sorted(str(path) for path in EXAMPLES_DIR.glob("*.png"))  # the shapes scenes and the photos
+TITLE, ID = "How it works", "how-it-works"
 DEFAULT_IMAGE = str(EXAMPLES_DIR / "scene-1.png")  # what the embedded model was trained on
 TOY_FRAMES = 30  # at most this many figures per reverse run (~0.2 s each): a few seconds, any step count
 PREDICTING_ZERO = 1.0  # the error of ε̂ = 0: the mean of ε², ε ~ N(0, I)
@@ -83,7 +84,7 @@ def forward_process_view(
     with user_errors():
         view = forward_process.forward(image, timestep, schedule, seed, model)
     alpha_prod = view.alpha_prod
-    log_snr = forward_process.log_signal_to_noise(np.array([alpha_prod]))[0]
+    log_snr = log_signal_to_noise(np.array([alpha_prod]))[0]
     status = (
         f"t = {timestep} on the {schedule} schedule · ᾱ_t = {alpha_prod:.4f}: x_t = {alpha_prod**0.5:.3f} · x₀ + "
         f"{(1 - alpha_prod) ** 0.5:.3f} · ε · log SNR = {log_snr:.2f}"
@@ -162,8 +163,8 @@ def run_toy_reverse(data_set: str, steps: float, seed: float) -> Iterator[tuple[
     yield plots.reverse_figure(step, data), done
 
 
-def build() -> None:
-    """The tab's components and events; call inside `with gr.Tab(...)`."""
+def build() -> dict[str, dict[str, gr.components.Component]]:
+    """The tab's components and events; call inside its `gr.Tab`. Nothing here is restored from a PNG."""
     gr.Markdown(FORWARD_TEXT)
     with gr.Row():
         with gr.Column(scale=1):
@@ -250,3 +251,4 @@ def build() -> None:
         outputs=[reverse_plot, toy_status],
         api_visibility="private",
     )
+    return {}

@@ -12,6 +12,7 @@ import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
@@ -71,3 +72,9 @@ def reverse_process(
         # 4. the model's current estimate of the clean sample x̂0
         predicted_original = estimated_original(scheduler, output, noisy_sample, model_output, timestep)
         yield DenoisingStep(int(round(float(timestep))), noisy_sample, predicted_original, sample)
+
+
+def log_signal_to_noise(alphas_cumprod: np.ndarray) -> np.ndarray:
+    """log SNR(t) = log(ᾱ_t / (1 − ᾱ_t)) (Kingma et al. 2021); −inf where ᾱ_t = 0 (a zero-SNR schedule)."""
+    with np.errstate(divide="ignore"):
+        return np.log(alphas_cumprod) - np.log1p(-alphas_cumprod)

@@ -7,13 +7,17 @@ refusal answer a model that is not listed (not Gradio's, which echoes the value)
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 from PIL import Image, UnidentifiedImageError
 
-from pipelines import catalogue, text_to_image
-from pipelines.loading import SCHEDULERS
-from stream import MAX_BATCH_SIZE, MAX_SEED
+from pipelines import text_to_image
+from pipelines.engine import catalogue
+from pipelines.engine.loading import SCHEDULERS
+from ui.stream import MAX_BATCH_SIZE, MAX_SEED
 
+EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "assets" / "examples"  # the shapes scenes and photos
 FRAMES_KEPT_SECONDS = 1800  # a session's replay frames are dropped after 30 minutes without use
 
 
@@ -74,7 +78,7 @@ def guidance_slider() -> gr.Slider:
     return checked(gr.Slider(1, maximum, value=default, step=0.5, label="Guidance scale"))
 
 
-# Image inputs take uploads as they are; pipelines.images converts them, with notices.
+# Image inputs take uploads as they are; pipelines.engine.images converts them, with notices.
 UPLOAD_SETTINGS = {"type": "pil", "image_mode": None, "sources": ("upload", "clipboard"), "format": "png"}
 
 
@@ -127,3 +131,7 @@ def stream_outputs(
 
 def batch_slider() -> gr.Slider:
     return checked(gr.Slider(1, MAX_BATCH_SIZE, value=4, step=1, label="Batch size"))
+
+
+# Small images are enlarged by the browser: keep their pixels sharp instead of blurring them.
+CSS = ".pixelated img, .pixelated canvas { image-rendering: pixelated; object-fit: contain; }"

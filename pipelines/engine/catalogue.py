@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
+MODELS_DIR = Path(__file__).resolve().parents[2] / "assets" / "models"
 OPERATOR_FILE_VARIABLE = "DIFFUSION_PLAYGROUND_MODELS"
 HARDWARE = ("cpu", "gpu")  # cpu: fine on 2 cores; gpu: offered only with a GPU (a CPU run would take minutes)
 

@@ -24,9 +24,9 @@ import torch
 from diffusers import AutoencoderKL, AutoencoderTiny, DiffusionPipeline
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
-from pipelines import torch_thread
-from pipelines.frames import LatentFrame, latent_channels, to_uint8_images
-from pipelines.sampling import estimated_original
+from pipelines.engine import torch_thread
+from pipelines.engine.frames import LatentFrame, latent_channels, to_uint8_images
+from pipelines.engine.sampling import estimated_original
 
 FULL_DECODE_PARAMETERS = 20_000_000  # VAEs smaller than this decode every previewed x̂0 exactly (the tiny ones)
 PREVIEW_TAESD = "madebyollin/taesd"  # tiny SD-family decoder, used for previews when it is on this machine

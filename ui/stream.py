@@ -1,8 +1,8 @@
 """What every tab's run streams, and the machinery around it: one `stream_frames` turns any task's
 frames into a tab's updates (x_t and x̂0 grids, the result, a status line, the replay slider, the run's
 files), throttled, ended by Stop or the time limit, bad settings turned into a message for the user;
-`tab_handler` makes a tab's run a run of its own (session, tab) (`runs.py`) under `spaces.GPU` where
-that exists (`gpu.py`); the replay slider, Play and the model defaults. `handlers.py` holds each tab's
+`tab_handler` makes a tab's run a run of its own (session, tab) (`ui/runs.py`) under `spaces.GPU` where
+that exists (`ui/gpu.py`); the replay slider, Play and the model defaults. `handlers.py` holds each tab's
 handler, built on these.
 """
 
@@ -17,16 +17,10 @@ from contextlib import closing, nullcontext
 import gradio as gr
 import numpy as np
 
-import gpu
-import keep
-import runs
-from pipelines import (
-    catalogue,
-    classifier_guidance,
-    limits,
-    loading,
-)
-from pipelines.frames import Frame, LatentFrame, Throttle, image_grid
+from pipelines import classifier_guidance
+from pipelines.engine import catalogue, limits, loading
+from pipelines.engine.frames import Frame, LatentFrame, Throttle, image_grid
+from ui import gpu, keep, runs
 
 MAX_BATCH_SIZE = 8  # every tab's batch limit
 MAX_SEED = 2**32 - 1
@@ -238,3 +232,54 @@ def play_step(step: float, frames: list) -> tuple:
     stride = max(1, -(-len(frames) // PLAYED_STEPS))
     step = min(len(frames), int(step) + stride)
     return step, *replay_step(step, frames), gr.Timer(active=step < len(frames))
+
+
+def prompts(prompt: object, negative_prompt: object) -> tuple[str, str]:
+    """Both prompts as text of a bounded length, the user told of any cut."""
+    prompt, notices = limits.cut_prompt(prompt)
+    negative_prompt, negative_notices = limits.cut_prompt(negative_prompt, "negative prompt")
+    tell(notices + negative_notices)
+    return prompt, negative_prompt
+
+
+def wire(
+    buttons: tuple[gr.Button, gr.Button],
+    handler: Callable,
+    inputs: list[gr.components.Component],
+    seed: gr.Number,
+    outputs: list[gr.components.Component],
+    api_name: str,
+) -> dict[str, dict[str, gr.components.Component]]:
+    """Generate streams into the tab's outputs (`components.stream_outputs`); Stop ends this tab's run; the
+    slider and Play replay it; picking a model sets the catalogue's settings for it. Returns the tab's inputs
+    by handler parameter name, under its task (what PNG info restores).
+
+    A click on Generate while this tab's last run is still finishing (just after Stop) is kept and runs
+    next ("always_last"; Gradio's default drops it). Many users' runs go at once (`limits`)."""
+    generate, stop = buttons
+    noisy, estimate, result, status, replay, frames, animation, sheet, play_button, timer = outputs
+    named_inputs = dict(zip(inspect.signature(handler).parameters, inputs))
+    generate.click(
+        handler,
+        inputs=inputs,
+        outputs=[noisy, estimate, result, status, seed, replay, animation, sheet, frames],
+        api_name=api_name,
+        show_progress="minimal",
+        trigger_mode="always_last",
+        concurrency_limit=limits.CONCURRENT_RUNS,
+    )
+    stop.click(stopper(handler.task), queue=False, api_visibility="private")
+    replay.input(replay_step, inputs=[replay, frames], outputs=[noisy, estimate, status], api_visibility="private")
+    play_button.click(play, inputs=frames, outputs=[timer, replay], api_visibility="private")
+    timer.tick(play_step, [replay, frames], [replay, noisy, estimate, status, timer], api_visibility="private")
+    if "model" in named_inputs:  # classifier guidance has one model and no dropdown
+        settings = tuple(name for name in MODEL_SETTINGS if name in named_inputs)
+        # on the user's pick only (`input`): restoring a PNG's settings sets the model and its steps at once
+        named_inputs["model"].input(
+            model_defaults(settings),
+            inputs=named_inputs["model"],
+            outputs=[named_inputs[name] for name in settings],
+            queue=False,
+            api_visibility="private",
+        )
+    return {handler.task: named_inputs}

@@ -15,7 +15,7 @@ def _setting(name: str, default: float) -> float:
 
 
 MAX_QUEUE = int(_setting("MAX_QUEUE", 100))  # requests waiting at once; one more is told the queue is full
-# Runs of one tab going at once. They take turns on the one torch thread (pipelines/torch_thread.py), so more
+# Runs of one tab going at once. They take turns on the one torch thread (pipelines/engine/torch_thread.py), so more
 # runs at once means everyone sees frames soon, each run a little slower; the whole is no slower.
 CONCURRENT_RUNS = int(_setting("CONCURRENT_RUNS", 32))
 # Streamed updates a second, all runs going together (stream.stream_frames' Throttle): each costs the web server

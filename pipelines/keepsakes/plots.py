@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from pipelines.forward_process import log_signal_to_noise
+from pipelines.engine.sampling import log_signal_to_noise
 from pipelines.toy2d import GRID_LIMIT, GRID_POINTS, ToyStep, ToyView
 
 COLOURS = ("tab:blue", "tab:orange", "tab:green", "black")  # the schedules, in the picker's order
