@@ -28,6 +28,7 @@ from pipelines.engine.frames import Frame, LatentFrame
 from pipelines.engine.loading import SCHEDULERS, load_pipeline, max_steps
 
 MAX_CELLS = 8
+MAX_LIST_CHARACTERS = 400  # a grid's list of scales or samplers: 8 cells fit in a few dozen
 # Steps of all cells together: under 30 s of the embedded models on 2 CPU cores (10-21 ms a step, docs/compare.md).
 MAX_TOTAL_STEPS = 2000
 DEFAULT_SCALES = "1, 2, 4, 8, 16"
@@ -52,6 +53,8 @@ def entries(text: object, what: str, example: str) -> list[str]:
     """The comma-separated entries of `text`; at least one and at most MAX_CELLS."""
     if not isinstance(text, str):
         raise ValueError(f"The {what} must be text, e.g. “{example}”.")
+    if len(text) > MAX_LIST_CHARACTERS:
+        raise ValueError(f"The {what} take at most {MAX_LIST_CHARACTERS} characters, e.g. “{example}”.")
     found = [entry.strip() for entry in re.split(r"[,;\n]", text) if entry.strip()]
     if not found:
         raise ValueError(f"Give at least one of the {what}, separated by commas, e.g. “{example}”.")

@@ -21,6 +21,7 @@ from ui.components import (
     seed_inputs,
     stream_outputs,
 )
+from ui.replays import Replay, frames_of
 from ui.stream import (
     enlarged_grid,
     loading_notice,
@@ -108,8 +109,9 @@ def run_inpainting(
     )
 
 
-def change_map_view(frames: list) -> np.ndarray | None:
+def change_map_view(replay: Replay | None) -> np.ndarray | None:
     """The last inpainting run's change maps, |result - original| (black: unchanged), enlarged like the result."""
+    frames, _ = frames_of(replay)
     last = frames[-1] if frames else None
     return enlarged_grid(last.change_maps) if isinstance(last, inpainting.InpaintedFrame) else None
 
@@ -132,13 +134,15 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
     with gr.Row():
         with gr.Column(scale=1):
             model = model_dropdown(inpainting.PIPELINE_CLASSES, inpainting.DEFAULT_MODEL)
-            editor = gr.ImageEditor(
-                label="Image: paint over the part to repaint",
-                brush=mask_brush(),
-                transforms=(),
-                height=320,
-                elem_classes="pixelated",
-                **UPLOAD_SETTINGS,
+            editor = checked(
+                gr.ImageEditor(
+                    label="Image: paint over the part to repaint",
+                    brush=mask_brush(),
+                    transforms=(),
+                    height=320,
+                    elem_classes="pixelated",
+                    **UPLOAD_SETTINGS,
+                )
             )
             gr.Examples(EXAMPLE_SCENES, inputs=[editor], label="Example images")
             prompt = gr.Textbox("a green triangle", label="Prompt", max_lines=2)

@@ -13,7 +13,13 @@ import gradio as gr
 
 from pipelines import inpainting, super_resolution, text_to_image, unconditional
 from pipelines.engine import catalogue
-from pipelines.keepsakes.png_info import parse_parameters, read_parameters, restored_parameters, settings_for_tab
+from pipelines.keepsakes.png_info import (
+    MAX_PARAMETERS_CHARACTERS,
+    parse_parameters,
+    read_parameters,
+    restored_parameters,
+    settings_for_tab,
+)
 from ui.components import checked
 
 TITLE, ID = "PNG info", "png-info"
@@ -56,10 +62,17 @@ def png_info(image: str | None) -> tuple[str, str, dict | None]:
     text = read_parameters(image)
     if text is None:
         return "", NO_SETTINGS, None
+    cut = []
+    if len(text) > MAX_PARAMETERS_CHARACTERS:  # nobody's settings are this long: read the start, say so
+        cut = [
+            f"The parameters text has {len(text):,} characters; only its first {MAX_PARAMETERS_CHARACTERS:,} were read."
+        ]
+        text = text[:MAX_PARAMETERS_CHARACTERS]
     try:
         task, inputs, notices = settings_for_tab(parse_parameters(text), catalogue_models())
     except ValueError as error:
-        return text, str(error), None
+        return text, "\n".join([*cut, str(error)]), None
+    notices = cut + notices
     return text, "\n".join(f"- {notice}" for notice in notices), {"task": task, "inputs": inputs, "notices": notices}
 
 

@@ -326,7 +326,8 @@ def test_picking_a_model_sets_its_defaults() -> None:
     assert defaults("shapes-sd") == ("DPM-Solver++", 25, 5.0)
     assert defaults("shapes-ddpm")[:2] == ("DPM-Solver++ SDE", 50)  # no guidance in that tab: left as it is
     assert model_defaults(("scheduler", "steps", "samples"))("photo-sr-4x") == ("DDIM", 1, 8)
-    from pipelines import catalogue  # Stable Diffusion's upscaler draws one sample, in the catalogue or an operator's
+    # Stable Diffusion's upscaler draws one sample, in the catalogue or an operator's
+    from pipelines.engine import catalogue
 
     upscaler = next(entry for entry in catalogue.HUB if entry.pipeline_class == "StableDiffusionUpscalePipeline")
     assert upscaler.settings() == {"scheduler": "DDIM", "steps": 20, "samples": 1}

@@ -8,7 +8,7 @@ import pytest
 
 from pipelines.engine import limits
 from tabs import unconditional
-from ui import runs, stream
+from ui import replays, runs, stream
 
 
 def test_stop_reaches_only_the_run_of_its_own_session_and_tab() -> None:
@@ -60,7 +60,9 @@ def test_play_steps_through_the_run_and_stops_at_its_end() -> None:
     from pipelines.engine.frames import Frame
 
     image = np.zeros((1, 4, 4, 3), dtype=np.uint8)
-    frames = [Frame(step, 130, 1000 - step, 0.0, image, image) for step in range(1, 131)]
+    frames = replays.kept(
+        "play", "unconditional", [Frame(step, 130, 1000 - step, 0.0, image, image) for step in range(1, 131)]
+    )
     timer, first = stream.play(frames)
     assert first == 1 and timer.active
     shown, step = [], first
@@ -72,4 +74,4 @@ def test_play_steps_through_the_run_and_stops_at_its_end() -> None:
     assert shown[0] == 4 and shown[-1] == 130 and len(shown) <= stream.PLAYED_STEPS  # strides of 3
     assert status.startswith("Step 130 / 130")
     with pytest.raises(Exception, match="Generate first"):
-        stream.play([])
+        stream.play(None)

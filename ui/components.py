@@ -7,6 +7,8 @@ refusal answer a model that is not listed (not Gradio's, which echoes the value)
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Iterator
 from pathlib import Path
 
 import gradio as gr
@@ -14,11 +16,12 @@ from PIL import Image, UnidentifiedImageError
 
 from pipelines import text_to_image
 from pipelines.engine import catalogue
+from pipelines.engine.images import check_pixels
 from pipelines.engine.loading import SCHEDULERS
+from ui.replays import FRAMES_KEPT_SECONDS
 from ui.stream import MAX_BATCH_SIZE, MAX_SEED
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "assets" / "examples"  # the shapes scenes and photos
-FRAMES_KEPT_SECONDS = 1800  # a session's replay frames are dropped after 30 minutes without use
 
 
 def what_it_takes(component: gr.components.Component) -> str:
@@ -33,14 +36,39 @@ def what_it_takes(component: gr.components.Component) -> str:
     return "a value of another kind"
 
 
+def uploaded_images(component: gr.components.Component, payload: object) -> Iterator[str | bytes]:
+    """The files of an image input's payload (an image's file or base64 data; an editor's background, layers and
+    composite, or the blobs it stored), as paths or bytes, before Gradio opens any."""
+    if isinstance(component, gr.ImageEditor) and getattr(payload, "id", None) is not None:
+        payload = component.blob_storage.get(payload.id) or payload  # the canvas sent its layers ahead
+    if isinstance(component, gr.ImageEditor):
+        files = [getattr(payload, "background", None), *(getattr(payload, "layers", None) or [])]
+        files.append(getattr(payload, "composite", None))
+    else:
+        files = [payload]
+    for file in files:
+        if isinstance(file, bytes | bytearray | memoryview):
+            yield bytes(file)
+        elif (url := getattr(file, "url", None) or "").startswith("data:"):
+            yield base64.b64decode(url.partition(",")[2])
+        elif getattr(file, "path", None):
+            yield file.path
+
+
 def checked(component: gr.components.Component) -> gr.components.Component:
     """Make `component` answer a value it cannot take (through the API: "ten" steps, a damaged image) with a
     message naming the parameter and what it takes: Gradio reads inputs before any handler runs, and would
     say only "Error". Long values are not echoed. (An instance attribute, because subclassing a Gradio
     component makes Gradio write a stub file beside app.py.)"""
     read, name = component.preprocess, component.label
+    images = isinstance(component, gr.Image | gr.ImageEditor)
 
     def read_or_explain(payload: object) -> object:
+        try:
+            for image in uploaded_images(component, payload) if images else ():
+                check_pixels(image)  # from the header: a pixel bomb is refused before Gradio decodes it
+        except ValueError as error:
+            raise gr.Error(f"{name}: {error}") from error
         try:
             return read(payload)
         except Image.DecompressionBombError as error:
@@ -125,7 +153,7 @@ def stream_outputs(
         sheet = gr.File(label="Contact sheet (PNG)", height=100, elem_id=f"{task}-sheet")
     # Every step's frame, for the replay slider (previews of at most 128 px: ~50 MB for 1000 steps of 8 32-px
     # images; latent frames keep only their latents until shown); dropped 30 minutes after the last run.
-    frames = gr.State([], time_to_live=FRAMES_KEPT_SECONDS)
+    frames = gr.State(None, time_to_live=FRAMES_KEPT_SECONDS)  # a ticket to them: ui/replays.py
     return [noisy, estimate, result, status, replay, frames, animation, sheet, play, timer]
 
 

@@ -20,7 +20,8 @@ import numpy as np
 from pipelines import classifier_guidance
 from pipelines.engine import catalogue, limits, loading
 from pipelines.engine.frames import Frame, LatentFrame, Throttle, image_grid
-from ui import gpu, keep, runs
+from ui import gpu, keep, replays, runs
+from ui.replays import Replay, frames_of
 
 MAX_BATCH_SIZE = 8  # every tab's batch limit
 MAX_SEED = 2**32 - 1
@@ -79,7 +80,10 @@ def tab_handler(task: str, **fixed: object) -> Callable[[Callable], Callable]:
         def handler(*inputs: object, request: gr.Request | None = None) -> Iterator[tuple]:
             if len(inputs) == len(names) + 1:  # Gradio passes the request after the inputs, by position
                 *inputs, request = inputs
-            yield from runs.controlled(session(request), task, on_gpu, *inputs)
+            for update in runs.controlled(session(request), task, on_gpu, *inputs):
+                if isinstance(update, tuple) and isinstance(update[-1], list):  # the run's frames: kept here
+                    update = (*update[:-1], replays.kept(session(request), task, update[-1]))
+                yield update
 
         parameters = list(inspect.signature(run).parameters.values())[1:]
         request = inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)
@@ -209,29 +213,34 @@ def replay_slider(frames: list) -> dict:
     return gr.update(minimum=1, maximum=max(2, len(frames)), value=len(frames), visible=len(frames) > 1)
 
 
-def replay_step(step: float, frames: list) -> tuple:
+def replay_step(step: float, replay: Replay | None) -> tuple:
+    """x_t, x̂0 and the status line of one step of the session's last run (`replays`); a note if its frames went."""
+    frames, note = frames_of(replay)
+    if not frames and replay is None:
+        raise gr.Error(note)
     if not frames:
-        raise gr.Error("Generate first: the replay shows the steps of the last run.")
+        return gr.skip(), gr.skip(), note
     return frame_views(frames[min(max(int(step), 1), len(frames)) - 1])
 
 
 PLAYED_STEPS = 60  # Play shows at most this many of a run's steps, one a tick (~6 s at 10 ticks a second)
 
 
-def play(frames: list) -> tuple:
+def play(replay: Replay | None) -> tuple:
     """Play: the replay from its first step, the timer started (`play_step` at each tick)."""
-    if not frames:
+    if replay is None:
         raise gr.Error("Generate first: Play shows the steps of the last run.")
     return gr.Timer(active=True), 1
 
 
-def play_step(step: float, frames: list) -> tuple:
+def play_step(step: float, replay: Replay | None) -> tuple:
     """One tick of Play: the replay a stride further (the last step always shown), the timer stopped at the end."""
+    frames, note = frames_of(replay)
     if not frames:
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=False)
+        return gr.skip(), gr.skip(), gr.skip(), note or gr.skip(), gr.Timer(active=False)
     stride = max(1, -(-len(frames) // PLAYED_STEPS))
     step = min(len(frames), int(step) + stride)
-    return step, *replay_step(step, frames), gr.Timer(active=step < len(frames))
+    return step, *frame_views(frames[step - 1]), gr.Timer(active=step < len(frames))
 
 
 def prompts(prompt: object, negative_prompt: object) -> tuple[str, str]:

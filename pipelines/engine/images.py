@@ -6,10 +6,40 @@ returns the converted image and the notices the user should see about what was d
 
 from __future__ import annotations
 
+import io
+import warnings
+from pathlib import Path
+
 import numpy as np
 from PIL import Image
 
+from pipelines.engine import limits
+
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def check_pixels(source: str | Path | bytes) -> None:
+    """Refuse an image of more than `limits.MAX_IMAGE_PIXELS` pixels from its header alone: `Image.open` reads the
+    size (PNG's IHDR, JPEG's SOF, WebP's and GIF's headers; an animation's first frame) and decodes nothing. A file
+    that is not an image passes: reading it says what is wrong with it."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+                width, height = image.size
+    except Image.DecompressionBombError as error:  # Pillow's own check, on opening: over twice its limit
+        raise ValueError(too_large(f"over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels")) from error
+    except (OSError, SyntaxError, ValueError):
+        return
+    if width * height > limits.MAX_IMAGE_PIXELS:
+        raise ValueError(too_large(f"{width}×{height}, {width * height / 1e6:.0f} megapixels"))
+
+
+def too_large(size: str) -> str:
+    return (
+        f"The image is too large to open safely ({size}); this app takes at most "
+        f"{limits.MAX_IMAGE_PIXELS / 1e6:g} megapixels. Reduce it and upload it again."
+    )
 
 
 def to_rgb(image: Image.Image) -> tuple[Image.Image, list[str]]:

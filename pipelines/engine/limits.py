@@ -24,8 +24,14 @@ CONCURRENT_RUNS = int(_setting("CONCURRENT_RUNS", 32))
 STREAMED_UPDATES_PER_SECOND = _setting("STREAMED_UPDATES_PER_SECOND", 30)
 RUN_SECONDS = _setting("RUN_SECONDS", 300)  # a run is stopped after this long, with what it drew kept for replay
 MAX_FILE_SIZE = os.environ.get("DIFFUSION_PLAYGROUND_MAX_FILE_SIZE", "10mb")  # uploads, checked by Gradio
+# Pixels of an uploaded image, read from its header before anything is decoded: a 10 MB file can hold a
+# 100+ megapixel image (a 121 Mpx black PNG is a few hundred kB) that decodes to gigabytes. 25 Mpx decode to 75 MB
+# of RGB; no tab uses more than ~0.1 Mpx, so larger images only cost memory before they are reduced.
+MAX_IMAGE_PIXELS = int(_setting("MAX_IMAGE_PIXELS", 25_000_000))
 MAX_PROMPT_CHARACTERS = int(_setting("MAX_PROMPT_CHARACTERS", 300))  # longer prompts are cut, with a notice
 SHOWN_PROMPT_CHARACTERS = 80  # a prompt quoted in a status line is shortened to this
+# Every visitor's replay frames together (ui/replays.py): past this, the least recently used runs' go first.
+REPLAY_MEMORY_BYTES = int(_setting("REPLAY_MEMORY_MB", 1024) * 2**20)
 # Gradio's cache of served files (results, uploads): every hour, files older than an hour are deleted.
 DELETE_CACHE = (3600, 3600)
 
