@@ -112,5 +112,5 @@ def frames_of(replay: Replay | None) -> tuple[list[Step], str | None]:
         return [], "Generate first: the replay shows the steps of the last run."
     frames = STORE.frames(replay)
     if frames is None:
-        return [], DROPPED.format(budget=f"{limits.REPLAY_MEMORY_BYTES / 2**20:,.0f} MB")
+        return [], DROPPED.format(budget=f"{STORE.budget / 2**20:,.0f} MB")
     return frames, None
