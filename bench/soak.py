@@ -6,7 +6,7 @@ over time, bounded and loopback only.
 Starts the app on a free localhost port in a subprocess with the replay budget `--replay-mb`
 (`DIFFUSION_PLAYGROUND_REPLAY_MEMORY_MB`, ui/replays.py), then sends `--visitors` visitors, `--at-once` at a time,
 each a new session with one call: mostly short Unconditional and Text to image runs (each keeps its frames for
-replay), one in 50 a 1000-step DDPM run (~50 MB of frames), one in 10 hostile: a 121-megapixel PNG to a tab that
+replay), one in 100 a 1000-step DDPM run (~12 MB of frames), one in 10 hostile: a 121-megapixel PNG to a tab that
 takes images or a PNG whose settings text is a megabyte long. Clients never download images. Reports the server's
 RSS when warm, at its peak and at the end (sampled every 0.2 s), against warm + budget + `MARGIN_MB`; errors of the
 normal visitors; p50 / p95 time to their first streamed frame; and how the hostile calls were answered.
@@ -60,7 +60,7 @@ def visitor_call(number: int, bomb: str, long_text: str) -> tuple[str, str, tupl
             "/forward_process": (upload, 250, "linear", 0, "shapes-ddpm"),
         }[endpoint]
         return "hostile", endpoint, inputs
-    if number % 50 == 0:
+    if number % 100 == 0:
         return "long", "/unconditional", ("shapes-ddpm", "DDPM", 1000, number, False, 1)
     if number % 2:
         return "normal", "/text_to_image", ("shapes-sd", "a small blue square", "", 5.0, "DDIM", 10, number, False, 2)
@@ -82,7 +82,9 @@ def main() -> None:
         port = probe.getsockname()[1]
     environment = {**os.environ, "DIFFUSION_PLAYGROUND_REPLAY_MEMORY_MB": str(args.replay_mb)}
     launch = f"import app; app.launch(server_name='127.0.0.1', server_port={port}, quiet=True)"
-    server = subprocess.Popen([sys.executable, "-c", launch], env=environment, stdout=subprocess.DEVNULL)
+    folder = Path(tempfile.mkdtemp(prefix="soak-"))
+    with (folder / "server.log").open("w") as log:  # the refusals' tracebacks: Gradio logs every gr.Error
+        server = subprocess.Popen([sys.executable, "-c", launch], env=environment, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + 120
@@ -94,7 +96,7 @@ def main() -> None:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise
                 time.sleep(0.5)
-        bomb, long_text = hostile_files(Path(tempfile.mkdtemp(prefix="soak-")))
+        bomb, long_text = hostile_files(folder)
         for number in (2, 1):  # warm: both models loaded, one run of each
             _, endpoint, inputs = visitor_call(number, bomb, long_text)
             Client(url, verbose=False, download_files=False).predict(*inputs, api_name=endpoint)
