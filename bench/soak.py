@@ -6,7 +6,7 @@ over time, bounded and loopback only.
 Starts the app on a free localhost port in a subprocess with the replay budget `--replay-mb`
 (`DIFFUSION_PLAYGROUND_REPLAY_MEMORY_MB`, ui/replays.py), then sends `--visitors` visitors, `--at-once` at a time,
 each a new session with one call: mostly short Unconditional and Text to image runs (each keeps its frames for
-replay), one in 100 a 1000-step DDPM run (~12 MB of frames), one in 10 hostile: a 121-megapixel PNG to a tab that
+replay), one in 100 a 1000-step DDPM run (~6 MB of frames), one in 10 hostile: a 121-megapixel PNG to a tab that
 takes images or a PNG whose settings text is a megabyte long. Clients never download images. Reports the server's
 RSS when warm, at its peak and at the end (sampled every 0.2 s), against warm + budget + `MARGIN_MB`; errors of the
 normal visitors; p50 / p95 time to their first streamed frame; and how the hostile calls were answered.
