@@ -36,7 +36,7 @@ from pipelines import forward_process, text_to_image, unconditional
 from pipelines.engine import catalogue, torch_thread
 from pipelines.engine.frames import Frame, LatentFrame, latent_channels
 from pipelines.engine.images import resize_for_model, to_rgb
-from pipelines.engine.loading import load_pipeline, max_steps
+from pipelines.engine.loading import is_loaded, load_pipeline, make_scheduler, max_steps
 from pipelines.engine.sampling import first_step, starting_sample
 from pipelines.engine.streaming import stream_pipeline
 
@@ -94,6 +94,40 @@ def prepare(image: Image.Image | None, model: str) -> tuple[Image.Image, list[st
     return image, notices + resize_notices
 
 
+def start_text(model: str, scheduler: str, steps: int, strength: float) -> str:
+    """What `strength` means for a run of `model`: the timestep it starts at, how much of the input is left there,
+    and the steps that run. The timestep is told once the model is on this machine (never downloaded for this)."""
+    strength = check_strength(strength, steps)
+    if strength == 0:
+        return "Strength 0: no step runs; the result is the input itself."
+    entry = catalogue.entry(model, PIPELINE_CLASSES)
+    where = ""
+    if entry.is_local or is_loaded(entry.name):
+        config = load_pipeline(model, PIPELINE_CLASSES).scheduler.config
+        if not 1 <= steps <= max_steps(scheduler, config):
+            raise ValueError(
+                f"Steps must be between 1 and {max_steps(scheduler, config)} for this model and scheduler."
+            )
+        noise_scheduler = make_scheduler(scheduler, config)
+        noise_scheduler.set_timesteps(steps)
+        timestep = int(noise_scheduler.timesteps[first_step(noise_scheduler, steps, strength)])
+        alpha_prod = float(noise_scheduler.alphas_cumprod[timestep])
+        where = (
+            f"starts at t = {timestep} of {config['num_train_timesteps']} (x_t = {alpha_prod**0.5:.2f} × input + "
+            f"{(1 - alpha_prod) ** 0.5:.2f} × noise), "
+        )
+    return f"Strength {strength:g}: {where}runs {steps_run(steps, strength)} of {steps} steps."
+
+
+def prompt_notices(model: str, prompt: str, negative_prompt: str) -> list[str]:
+    """A pixel model takes no prompt: say so if one was given; a text model's prompt is checked as in text to image."""
+    if not is_pixel_model(model):  # an empty prompt is fine here: the model then follows the drawing only
+        return text_to_image.prompt_notices(model, prompt, LATENT_CLASSES) if prompt.strip() else []
+    if prompt.strip() or negative_prompt.strip():
+        return [f"{model} is a pixel model without text: it ignores the prompt and follows the drawing only."]
+    return []
+
+
 def kept_input(image: Image.Image, batch_size: int) -> Iterator[Frame]:
     """Strength 0: one frame, the input itself as x_t and as the result; no model call."""
     pixels = np.repeat(np.asarray(image.convert("RGB"))[None], batch_size, axis=0)
@@ -123,12 +157,27 @@ def generate_steps(
     if strength == 0:
         return kept_input(image, batch_size)
     if pixel:
-        grey = load_pipeline(model, PIXEL_CLASSES).unet.config.in_channels == 1
-        original = forward_process.to_tensor(image.convert("L") if grey else image)
-        frames = unconditional.sample_frames(model, scheduler, steps, seed, batch_size, None, original, strength)
-        return torch_thread.steps(frames)
+        return pixel_frames(model, [image], strength, scheduler, steps, seed, batch_size)
     settings = (prompt, negative_prompt, strength, guidance_scale, scheduler, steps, seed, batch_size)
     return latent_frames(model, image, *settings)
+
+
+def pixel_frames(
+    model: str,
+    images: list[Image.Image],
+    strength: float,
+    scheduler: str,
+    steps: int,
+    seed: int,
+    batch_size: int = 1,
+) -> Iterator[Frame]:
+    """A pixel model's run, the Unconditional task's loop from the noised inputs: `batch_size` results of each image
+    (of one size), result i drawn with seed + i (so image k's are seeds seed + k × batch_size, ...)."""
+    grey = load_pipeline(model, PIXEL_CLASSES).unet.config.in_channels == 1
+    original = torch.cat([forward_process.to_tensor(image.convert("L") if grey else image) for image in images])
+    original = original.repeat_interleave(batch_size, dim=0)
+    frames = unconditional.sample_frames(model, scheduler, steps, seed, len(original), None, original, strength)
+    return torch_thread.steps(frames)
 
 
 def latent_frames(

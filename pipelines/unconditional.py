@@ -72,7 +72,8 @@ def sample_frames(
     original: torch.Tensor | None = None,
     strength: float = 1.0,
 ) -> Iterator[Frame]:
-    """The reverse process from pure noise; or, given an `original` image ((1, channels, height, width) in [-1, 1]),
+    """The reverse process from pure noise; or, given `original` images ((1 or batch_size, channels, height, width) in
+    [-1, 1]),
     from that image noised to where `strength` starts (image to image, SDEdit), after a first frame (step 0) that
     shows the jump there."""
     shared = load_pipeline(model, PIPELINE_CLASSES)
@@ -92,7 +93,7 @@ def sample_frames(
     noise = randn_tensor(shape, generator=generator, device=unet.device, dtype=unet.dtype)
     total_steps = len(noise_scheduler.timesteps) - start
     if original is not None:
-        original = original.to(unet.device, unet.dtype).expand(shape)
+        original = original.to(unet.device, unet.dtype).expand(shape)  # one image for all, or one each
         timestep = noise_scheduler.timesteps[start]
         # 0. the jump to x_t the reverse process starts from, as the model sees it at its first step
         jump = noise_scheduler.scale_model_input(starting_sample(noise_scheduler, noise, start, original), timestep)

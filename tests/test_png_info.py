@@ -47,6 +47,16 @@ TAB_RUNS = {
         "seed": 0,
         "soft_mask": True,
     },
+    "image_to_image": {
+        "model": "shapes-ddpm",
+        "prompt": "",
+        "negative_prompt": "",
+        "strength": 0.55,
+        "guidance_scale": 5.0,
+        "scheduler": "DPM-Solver++ SDE",
+        "steps": 50,
+        "seed": 12,
+    },
     "super_resolution": {
         "model": "photo-sr-4x",
         "scheduler": "DDIM",
@@ -236,6 +246,15 @@ def test_a1111_inpainting_old_sampler_names_and_unknown_samplers() -> None:
 
     _, inputs, notices = settings_for_tab(parse_parameters(A1111_TEXT.replace("DPM++ 2M", "LMS")))
     assert "scheduler" not in inputs and "Sampler 'LMS': this app has DPM-Solver++," in "\n".join(notices)
+
+
+def test_a1111_img2img_goes_to_image_to_image_and_hires_fix_to_text_to_image() -> None:
+    img2img = "a cat\nSteps: 20, Sampler: DPM++ 2M, CFG scale: 7, Seed: 2, Size: 512x512, Denoising strength: 0.45"
+    task, inputs, notices = settings_for_tab(parse_parameters(img2img))
+    assert task == "image_to_image" and inputs["strength"] == 0.45 and inputs["prompt"] == "a cat"
+    assert "Not in the PNG: the drawing or image: draw or upload it again." in notices
+    hires = img2img + ", Hires upscale: 2, Hires upscaler: Latent"
+    assert settings_for_tab(parse_parameters(hires))[0] == "text_to_image"
 
 
 def test_unreadable_values_are_left_out_with_a_notice_and_the_rest_restored() -> None:

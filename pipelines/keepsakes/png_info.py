@@ -34,6 +34,7 @@ TAB_TITLES = {
     "unconditional": "Unconditional",
     "text_to_image": "Text to image",
     "inpainting": "Inpainting",
+    "image_to_image": "Image to image",
     "super_resolution": "Super-resolution",
     "classifier_guidance": "Classifier guidance",
     "guidance_sweep": "Compare (guidance sweep)",
@@ -70,6 +71,16 @@ TAB_SETTINGS = {
         "seed",
         "soft_mask",
     ),
+    "image_to_image": (
+        "model",
+        "prompt",
+        "negative_prompt",
+        "strength",
+        "guidance_scale",
+        "scheduler",
+        "steps",
+        "seed",
+    ),
     "super_resolution": (
         "model",
         "scheduler",
@@ -105,10 +116,12 @@ TAB_SETTINGS = {
     ),
 }
 PARAMETER_NAMES = {"grid_task": "task"}  # settings whose handler parameter has another name (not the file's Task)
-RANDOM_SEED_TABS = ("unconditional", "text_to_image", "inpainting", "super_resolution")  # a "Random seed" box
+# The tabs with a "Random seed" box.
+RANDOM_SEED_TABS = ("unconditional", "text_to_image", "inpainting", "image_to_image", "super_resolution")
 
 NOT_IN_THE_PNG = {  # a tab's image inputs, which the user loads again; a grid's times, measured again
     "inpainting": "the image and its mask: load the image and paint the mask again",
+    "image_to_image": "the drawing or image: draw or upload it again",
     "super_resolution": "the photo: upload it again",
     "guidance_sweep": "each cell's time, measured again when the grid runs (its images come out the same)",
     "sampler_comparison": "each cell's time, measured again when the grid runs (its images come out the same)",
@@ -287,8 +300,11 @@ READERS: dict[str, Callable[[str], object]] = {
 
 
 def guess_task(parsed: Mapping[str, str]) -> str:
-    """The tab for a file without "Task" (another tool's): A1111 writes "Mask blur" for inpainting only."""
-    return "inpainting" if "Mask blur" in parsed else "text_to_image"
+    """The tab for a file without "Task" (another tool's): A1111 writes "Mask blur" for inpainting only, and
+    "Denoising strength" for img2img and for txt2img's hires fix (which also writes "Hires upscale")."""
+    if "Mask blur" in parsed:
+        return "inpainting"
+    return "image_to_image" if "Denoising strength" in parsed and "Hires upscale" not in parsed else "text_to_image"
 
 
 def sampler(value: str, schedule_type: str | None) -> tuple[str | None, str | None]:
