@@ -41,7 +41,7 @@ from pipelines.engine.sampling import first_step, starting_sample
 from pipelines.engine.streaming import stream_pipeline
 
 DEFAULT_MODEL = "shapes-ddpm"
-DEFAULT_STRENGTH = 0.6  # train/evaluate_image_to_image.py: docs/image-to-image.md
+DEFAULT_STRENGTH = 0.2  # the most rough drawings kept and clean: docs/image-to-image.md
 DEFAULT_SCHEDULER = unconditional.DEFAULT_SCHEDULER
 DEFAULT_STEPS = unconditional.DEFAULT_STEPS
 PIXEL_CLASSES = unconditional.PIPELINE_CLASSES
