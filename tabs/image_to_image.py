@@ -42,6 +42,7 @@ there, x_t beside x̂₀ as in every tab. Low strength keeps your drawing (and i
 rough layout and colours; 1 forgets it (the plain run from pure noise). Text models also follow the prompt.
 """
 CANVAS_SIZE = 128  # the sketchpad's pixels; made smaller to the model's size (32 px for the embedded models)
+BRUSH_SIZE = 10  # px of the sketchpad: a felt pen, a quarter of a large shape across
 BRUSH_COLOURS = ["#{:02x}{:02x}{:02x}".format(*rgb) for rgb in COLOURS.values()]  # the shapes world's palette
 
 
@@ -133,7 +134,7 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
             editor = gr.ImageEditor(
                 blank_canvas(),
                 label="Draw with the shapes world's colours (or upload a picture)",
-                brush=gr.Brush(colors=BRUSH_COLOURS, default_color=BRUSH_COLOURS[0], color_mode="fixed"),
+                brush=gr.Brush(BRUSH_SIZE, colors=BRUSH_COLOURS, default_color=BRUSH_COLOURS[0], color_mode="fixed"),
                 canvas_size=(CANVAS_SIZE, CANVAS_SIZE),
                 fixed_canvas=True,
                 transforms=(),
