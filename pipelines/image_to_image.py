@@ -38,7 +38,6 @@ from pipelines.engine.frames import Frame, LatentFrame, latent_channels
 from pipelines.engine.images import resize_for_model, to_rgb
 from pipelines.engine.loading import is_loaded, load_pipeline, make_scheduler, max_steps
 from pipelines.engine.sampling import first_step, starting_sample
-from pipelines.engine.streaming import stream_pipeline
 
 DEFAULT_MODEL = "shapes-ddpm"
 DEFAULT_STRENGTH = 0.2  # the most rough drawings kept and clean: docs/image-to-image.md
@@ -210,15 +209,8 @@ def latent_frames(
         predicted_original=np.repeat(np.asarray(image)[None], batch_size, axis=0),
     )
     call = {"image": latents, "strength": strength} if strength < 1 else {}
-    yield from stream_pipeline(
-        pipeline,
-        prompt=prompt,
-        negative_prompt=negative_prompt or None,
-        guidance_scale=guidance_scale,
-        num_inference_steps=steps,
-        num_images_per_prompt=batch_size,
-        generator=text_to_image.seeded_generators(seed, batch_size),
-        **call,
+    yield from text_to_image.stream_prompt(
+        pipeline, prompt, negative_prompt, guidance_scale, steps, seed, batch_size, **call
     )
 
 

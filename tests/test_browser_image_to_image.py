@@ -21,16 +21,8 @@ def scribble(page, box: dict, left: float, top: float) -> None:
     page.mouse.up()
 
 
-def test_strokes_drawn_on_the_sketchpad_are_finished_by_the_model(app_url: str, browser, monkeypatch) -> None:
-    prepared = []  # the inputs the server made of the drawing (the app runs in this process)
-    prepare = image_to_image.prepare
-
-    def recording_prepare(*args, **kwargs):
-        result = prepare(*args, **kwargs)
-        prepared.append(np.asarray(result[0]))
-        return result
-
-    monkeypatch.setattr(image_to_image, "prepare", recording_prepare)
+def test_strokes_drawn_on_the_sketchpad_are_finished_by_the_model(app_url: str, browser, record_results) -> None:
+    prepared = record_results(image_to_image, "prepare")  # the inputs the server made of the drawing
     page, tab, errors = open_tab(browser, app_url, "Image to image", "image-to-image", 1400)
     canvas = tab.locator("#image-to-image-editor canvas").first
     canvas.wait_for(timeout=30_000)
@@ -49,7 +41,7 @@ def test_strokes_drawn_on_the_sketchpad_are_finished_by_the_model(app_url: str, 
     assert statuses[[text.startswith("Step") for text in statuses].index(True)].startswith("Step 0 / 12 · t = 599")
     assert "strength 0.6, 12 of 20 steps" in statuses[-1], statuses[-1]
 
-    drawn = prepared[-1].astype(int)  # 32 x 32: red strokes on the left, the rest black
+    drawn = np.asarray(prepared[-1][0]).astype(int)  # 32 x 32: red strokes on the left, the rest black
     red = np.abs(drawn - (220, 40, 40)).max(axis=-1) < 60
     assert drawn.shape == (32, 32, 3) and red[:, :16].sum() >= 6 and drawn[:, 16:].max() == 0
     expect(tab.locator("#image-to-image-result img")).to_be_visible(timeout=30_000)
