@@ -46,6 +46,7 @@ def catalogue_models() -> dict[str, list[str]]:
     return {
         **models,
         "guidance_sweep": models["text_to_image"],
+        "strength_sweep": models["image_to_image"],
         "sampler_comparison": models["unconditional"] + models["text_to_image"],
     }
 

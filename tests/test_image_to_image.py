@@ -1,5 +1,5 @@
 """pipelines/image_to_image.py on tiny random models: strength 0 is the input, strength 1 the plain run from noise,
-the steps that run, the jump to x_t in closed form, and bad inputs refused with messages."""
+the steps that run, the jump to x_t in closed form, bad inputs refused with messages, and the strength sweep."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 from diffusers import StableDiffusionImg2ImgPipeline
 from PIL import Image, ImageDraw
 
-from pipelines import forward_process, image_to_image, text_to_image, unconditional
+from pipelines import forward_process, grids, image_to_image, text_to_image, unconditional
 from pipelines.engine.loading import load_pipeline, make_scheduler
 
 
@@ -175,3 +175,27 @@ def test_a_pixel_model_says_it_ignores_the_prompt(tiny_ddpm: str, tiny_sd: str) 
     assert image_to_image.prompt_notices(tiny_ddpm, "", "") == []
     assert image_to_image.prompt_notices(tiny_sd, "", "") == []  # an empty prompt: the drawing alone
     assert "never saw the word(s) zebra" in image_to_image.prompt_notices(tiny_sd, "a zebra", "")[0]
+
+
+def test_the_strength_sweep_cells_are_the_single_runs_of_their_strengths(tiny_ddpm: str) -> None:
+    image, _ = image_to_image.prepare(drawing(), tiny_ddpm)
+    sweep = list(grids.strength_sweep_steps(tiny_ddpm, image, "", 3, "0, 0.5, 1", "DDIM", 6))
+    last = sweep[-1]
+    assert last.is_last and last.labels == ("strength 0", "strength 0.5", "strength 1")
+    assert [len(step.images) for step in sweep if step.frame.is_last] == [1, 2, 3]
+    np.testing.assert_array_equal(last.images[0], np.asarray(image))  # strength 0: the input
+    for strength, cell in zip((0.5, 1.0), last.images[1:]):
+        single = image_to_image.generate(
+            model=tiny_ddpm, image=image, strength=strength, scheduler="DDIM", steps=6, seed=3
+        )
+        np.testing.assert_array_equal(cell, single.predicted_original[0])
+
+
+@pytest.mark.parametrize(
+    "strengths, message",
+    [("0.2, 2", "“2” is not a strength: give numbers from 0 \\(keep the input\\) to 1"), ("", "at least one")],
+)
+def test_bad_strengths_of_a_sweep_say_what_is_allowed(tiny_ddpm: str, strengths: str, message: str) -> None:
+    image, _ = image_to_image.prepare(drawing(), tiny_ddpm)
+    with pytest.raises(ValueError, match=message):
+        next(grids.strength_sweep_steps(tiny_ddpm, image, "", 0, strengths, "DDIM", 6))

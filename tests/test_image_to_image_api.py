@@ -1,5 +1,6 @@
 """The /image_to_image endpoint through gradio_client on localhost: a drawing finished, streamed from its jump to x_t,
-its PNG restored by PNG info, and bad input answered with messages while the server keeps serving."""
+its PNG restored by PNG info, bad input answered with messages while the server keeps serving; Compare's
+strength sweep (/strength_sweep)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from PIL import Image, ImageDraw
+
+from pipelines import grids
+from pipelines.keepsakes.png_info import read_parameters
 
 ENDPOINT = "/image_to_image"
 RED = (220, 40, 40)
@@ -122,3 +126,23 @@ def test_bad_input_gets_a_clear_message_and_the_server_keeps_serving(
     with pytest.raises(Exception, match=message):
         call(client, **{**overrides, "editor": editor})
     assert call(client, editor_value(tmp_path, red_blob()), steps=4)[3].startswith("Done")
+
+
+def test_the_strength_sweep_grid_cells_are_the_tabs_single_runs(client: Client, tmp_path) -> None:
+    path = tmp_path / "input.png"
+    red_blob().save(path)
+    settings = {"model": "shapes-ddpm", "prompt": "", "seed": 2, "scheduler": "DPM-Solver++", "steps": 10}
+    grid, status = client.predict(
+        image=handle_file(str(path)), strengths="0.2, 0.6, 1", **settings, api_name="/strength_sweep"
+    )
+    assert status.startswith("Done: 3 cells in") and "strengths 0.2, 0.6, 1" in status
+    assert "Task: strength_sweep" in read_parameters(grid) and "Strengths:" in read_parameters(grid)
+    shown = np.asarray(Image.open(grid).convert("RGB"))
+    width, scale = shown.shape[1] // 3, grids.CELL_SIZE // 32
+    for index, strength in enumerate((0.2, 0.6, 1.0)):
+        left = index * width + (width - grids.CELL_SIZE) // 2
+        cell = shown[grids.PADDING : grids.PADDING + grids.CELL_SIZE : scale, left : left + grids.CELL_SIZE : scale]
+        single = call(client, editor_value(tmp_path, red_blob()), strength=strength, steps=10)
+        np.testing.assert_array_equal(cell, np.asarray(Image.open(single[2]).convert("RGB"))[::8, ::8])
+    with pytest.raises(Exception, match="There is no image"):
+        client.predict(image=None, strengths="0.2", **settings, api_name="/strength_sweep")

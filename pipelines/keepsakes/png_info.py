@@ -10,9 +10,10 @@ modules/infotext_utils.py): the prompt, a "Negative prompt: ..." line if there i
 (A1111's `quote`); so is one that starts with a quote or a space, which A1111's reader would change. The
 settings both tools have go under A1111's labels (Steps, Sampler, CFG scale, Seed, Size, Model, Denoising
 strength, Eta, Inpaint area, Batch size), this app's own under its own (Task, Seeds, Noise level,
-Back-projection, Soft mask, Guidance target; a Compare grid's Guidance scales, Samplers, Grid task): each tool
-reads what it knows from the other's files. A grid's PNG holds its shared settings, each cell's own (the
-scales or samplers, in the cells' order) and each image's seed; PNG info puts them back into the Compare tab.
+Back-projection, Soft mask, Guidance target; a Compare grid's Guidance scales, Strengths, Samplers, Grid task):
+each tool reads what it knows from the other's files. A grid's PNG holds its shared settings, each cell's own (the
+scales, strengths or samplers, in the cells' order) and each image's seed; PNG info puts them back into the Compare
+tab.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ TAB_TITLES = {
     "super_resolution": "Super-resolution",
     "classifier_guidance": "Classifier guidance",
     "guidance_sweep": "Compare (guidance sweep)",
+    "strength_sweep": "Compare (strength sweep)",
     "sampler_comparison": "Compare (sampler comparison)",
 }
 # Each tab's inputs a PNG restores, named as its handler's parameters (handlers.run_<task>).
@@ -107,6 +109,14 @@ TAB_SETTINGS = {
         "scheduler",
         "steps",
     ),
+    "strength_sweep": (
+        "model",
+        "prompt",
+        "seed",
+        "strengths",
+        "scheduler",
+        "steps",
+    ),
     "sampler_comparison": (
         "grid_task",
         "model",
@@ -125,6 +135,8 @@ NOT_IN_THE_PNG = {  # a tab's image inputs, which the user loads again; a grid's
     "super_resolution": "the photo: upload it again",
     "guidance_sweep": "each cell's time, measured again when the grid runs (its images come out the same)",
     "sampler_comparison": "each cell's time, measured again when the grid runs (its images come out the same)",
+    "strength_sweep": "the input, upload it again; each cell's time, measured again when the grid runs (its images "
+    "come out the same)",
 }
 PROMPT_LABELS = {"prompt": "Prompt", "negative_prompt": "Negative prompt"}
 # Parameter -> label, in the order written: A1111's labels in A1111's order, then this app's.
@@ -147,6 +159,7 @@ LABELS = {
     "seeds": "Seeds",
     "grid_task": "Grid task",
     "scales": "Guidance scales",
+    "strengths": "Strengths",
     "samplers": "Samplers",
     "samples": "Samples averaged",
 }
@@ -295,6 +308,7 @@ READERS: dict[str, Callable[[str], object]] = {
     "negative_prompt": str,
     "grid_task": str,
     "scales": str,  # a grid's lists are read when it runs, with their own messages
+    "strengths": str,
     "samplers": str,
 }
 
