@@ -15,6 +15,7 @@ from tabs import (
     classifier_guidance,
     compare,
     how_it_works,
+    image_to_image,
     inpainting,
     png_info,
     super_resolution,
@@ -27,7 +28,16 @@ from ui.components import CSS
 sessions.install()  # new visitors' first events: cheaper on the event loop (ui/sessions.py)
 
 # The reverse process first (noise turning into a picture), then why it works, then ways to steer it, then tools.
-TABS = (unconditional, how_it_works, classifier_guidance, text_to_image, inpainting, super_resolution, compare)
+TABS = (
+    unconditional,
+    how_it_works,
+    classifier_guidance,
+    text_to_image,
+    inpainting,
+    image_to_image,
+    super_resolution,
+    compare,
+)
 
 with gr.Blocks(title="Diffusion Playground", delete_cache=limits.DELETE_CACHE) as demo:
     gr.Markdown("# Diffusion Playground\nWatch diffusion models generate images, one denoising step at a time.")

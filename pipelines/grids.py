@@ -6,6 +6,7 @@
     grid = grids.grid_image(step.labels, step.images, step.seconds)
 
 A guidance sweep runs text to image at several classifier-free guidance scales (Ho & Salimans 2022);
+a strength sweep runs image to image of one input at several strengths (SDEdit: how much of the input survives);
 a sampler comparison runs one task through several scheduler × steps pairs. Every cell is exactly the
 single run of its settings (`text_to_image.generate_steps`, `unconditional.generate_steps`, batch 1),
 so any cell can be made again alone on its tab. Grids are capped in cells and in steps (`MAX_CELLS`,
@@ -23,7 +24,7 @@ from types import ModuleType
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from pipelines import text_to_image, unconditional
+from pipelines import image_to_image, text_to_image, unconditional
 from pipelines.engine.frames import Frame, LatentFrame
 from pipelines.engine.loading import SCHEDULERS, load_pipeline, max_steps
 
@@ -32,6 +33,7 @@ MAX_LIST_CHARACTERS = 400  # a grid's list of scales or samplers: 8 cells fit in
 # Steps of all cells together: under 30 s of the embedded models on 2 CPU cores (10-21 ms a step, docs/compare.md).
 MAX_TOTAL_STEPS = 2000
 DEFAULT_SCALES = "1, 2, 4, 8, 16"
+DEFAULT_STRENGTHS = "0.2, 0.4, 0.6, 0.8, 1"
 TASKS: dict[str, ModuleType] = {"Unconditional": unconditional, "Text to image": text_to_image}
 # 13-15 s on 2 cores for the embedded models (docs/compare.md): DDPM at (or near) its training steps beside
 # the fast samplers, which get there in 10-50 steps.
@@ -63,21 +65,32 @@ def entries(text: object, what: str, example: str) -> list[str]:
     return found
 
 
+def parse_numbers(text: object, what: tuple[str, str], example: str, low: float, high: float, ends: str) -> list[float]:
+    """“1, 2, 4” -> [1.0, 2.0, 4.0]: numbers from `low` to `high` (`ends` says what those are); `what`: the numbers'
+    name, plural and singular."""
+    numbers = []
+    for entry in entries(text, what[0], example):
+        try:
+            number = float(entry)
+        except ValueError:
+            number = math.nan
+        if not low <= number <= high:  # also refuses nan and infinities
+            raise ValueError(f"“{shown(entry)}” is not {what[1]}: give numbers from {ends}, separated by commas.")
+        numbers.append(number)
+    return numbers
+
+
 def parse_scales(text: object) -> list[float]:
     """“1, 2, 4, 8, 16” -> [1.0, 2.0, 4.0, 8.0, 16.0]: guidance scales from 1 (no guidance) to the maximum."""
-    scales = []
-    for entry in entries(text, "guidance scales", DEFAULT_SCALES):
-        try:
-            scale = float(entry)
-        except ValueError:
-            scale = math.nan
-        if not 1 <= scale <= text_to_image.MAX_GUIDANCE_SCALE:  # also refuses nan and infinities
-            raise ValueError(
-                f"“{shown(entry)}” is not a guidance scale: give numbers from 1 (no guidance) to "
-                f"{text_to_image.MAX_GUIDANCE_SCALE:g}, separated by commas."
-            )
-        scales.append(scale)
-    return scales
+    maximum = text_to_image.MAX_GUIDANCE_SCALE
+    names = ("guidance scales", "a guidance scale")
+    return parse_numbers(text, names, DEFAULT_SCALES, 1, maximum, f"1 (no guidance) to {maximum:g}")
+
+
+def parse_strengths(text: object) -> list[float]:
+    """“0.2, 0.6, 1” -> [0.2, 0.6, 1.0]: image-to-image strengths from 0 (the input) to 1 (from pure noise)."""
+    names = ("strengths", "a strength")
+    return parse_numbers(text, names, DEFAULT_STRENGTHS, 0, 1, "0 (keep the input) to 1 (start from noise)")
 
 
 def parse_samplers(text: object) -> list[tuple[str, int]]:
@@ -167,6 +180,30 @@ def guidance_sweep_steps(
         for scale in guidance_scales
     ]
     return run_cells([scale_label(scale) for scale in guidance_scales], runs)
+
+
+def strength_sweep_steps(
+    model: str = image_to_image.DEFAULT_MODEL,
+    image: Image.Image | None = None,
+    prompt: str = "",
+    seed: int = 0,
+    strengths: str = DEFAULT_STRENGTHS,
+    scheduler: str = image_to_image.DEFAULT_SCHEDULER,
+    steps: int = image_to_image.DEFAULT_STEPS,
+) -> Iterator[GridStep]:
+    """Image to image of one input (made by `image_to_image.prepare`) and seed at each strength of `strengths`."""
+    values = parse_strengths(strengths)
+    if image is None:
+        raise ValueError(image_to_image.NO_IMAGE)
+    check_steps(image_to_image, model, [(scheduler, steps)] * len(values))
+    guidance = text_to_image.DEFAULT_GUIDANCE_SCALE
+    runs = [
+        lambda strength=strength: image_to_image.generate_steps(
+            model, image, prompt, "", strength, guidance, scheduler, steps, seed
+        )
+        for strength in values
+    ]
+    return run_cells([f"strength {strength:g}" for strength in values], runs)
 
 
 def sampler_comparison_steps(

@@ -131,6 +131,20 @@ def generate_steps(
     """Draw `batch_size` images of `prompt`, yielding a frame after every denoising step."""
     pipeline = request_pipeline(model, scheduler)
     check_settings(steps, max_steps(scheduler, pipeline.scheduler.config), guidance_scale, seed, batch_size)
+    return stream_prompt(pipeline, prompt, negative_prompt, guidance_scale, steps, seed, batch_size)
+
+
+def stream_prompt(
+    pipeline: DiffusionPipeline,
+    prompt: str,
+    negative_prompt: str,
+    guidance_scale: float,
+    steps: int,
+    seed: int,
+    batch_size: int,
+    **call: object,
+) -> Iterator[LatentFrame]:
+    """`pipeline` called with a prompt, guidance and the seeds of a batch (and `call`: an img2img's image), streamed."""
     return stream_pipeline(
         pipeline,
         prompt=prompt,
@@ -139,6 +153,7 @@ def generate_steps(
         num_inference_steps=steps,
         num_images_per_prompt=batch_size,
         generator=seeded_generators(seed, batch_size),
+        **call,
     )
 
 

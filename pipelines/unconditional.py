@@ -22,7 +22,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from pipelines.engine import batching, torch_thread
 from pipelines.engine.frames import Frame, to_uint8_images
 from pipelines.engine.loading import load_pipeline, make_scheduler, max_steps
-from pipelines.engine.sampling import reverse_process
+from pipelines.engine.sampling import first_step, reverse_process, starting_sample
 
 DEFAULT_MODEL = "shapes-ddpm"
 # The embedded model samples cleanest with a stochastic sampler (README: train/evaluate.py --compare).
@@ -69,23 +69,46 @@ def sample_frames(
     seed: int,
     batch_size: int,
     generator: torch.Generator | list[torch.Generator] | None,
+    original: torch.Tensor | None = None,
+    strength: float = 1.0,
 ) -> Iterator[Frame]:
+    """The reverse process from pure noise; or, given `original` images ((1 or batch_size, channels, height, width) in
+    [-1, 1]),
+    from that image noised to where `strength` starts (image to image, SDEdit), after a first frame (step 0) that
+    shows the jump there."""
     shared = load_pipeline(model, PIPELINE_CLASSES)
     unet = shared.unet
     check_settings(unet, steps, max_steps(scheduler, shared.scheduler.config), seed, batch_size)
     noise_scheduler = make_scheduler(scheduler, shared.scheduler.config)  # per request: schedulers keep state
     noise_scheduler.set_timesteps(steps, device=unet.device)
+    start = first_step(noise_scheduler, steps, strength)
     if generator is None:
         generator = [torch.Generator().manual_seed(seed + index) for index in range(batch_size)]
     size = unet.config.sample_size
     height, width = (size, size) if isinstance(size, int) else size
-    shape = (batch_size, unet.config.in_channels, height, width)
+    shape = (batch_size, unet.config.in_channels, height, width) if original is None else original.shape
+    shape = (batch_size, *shape[1:])
 
     started = time.perf_counter()
     noise = randn_tensor(shape, generator=generator, device=unet.device, dtype=unet.dtype)
+    total_steps = len(noise_scheduler.timesteps) - start
+    if original is not None:
+        original = original.to(unet.device, unet.dtype).expand(shape)  # one image for all, or one each
+        timestep = noise_scheduler.timesteps[start]
+        # 0. the jump to x_t the reverse process starts from, as the model sees it at its first step
+        jump = noise_scheduler.scale_model_input(starting_sample(noise_scheduler, noise, start, original), timestep)
+        yield Frame(
+            step=0,
+            total_steps=total_steps,
+            timestep=int(timestep),
+            noisy_sample=to_uint8_images(jump, max_size=PREVIEW_SIZE),
+            predicted_original=to_uint8_images(original, max_size=PREVIEW_SIZE),
+            elapsed=time.perf_counter() - started,
+        )
     batched_unet = batching.batched(unet)  # its calls run together with other requests' (pipelines/engine/batching.py)
-    denoising = reverse_process(lambda x_t, t: batched_unet(x_t, t).sample, noise_scheduler, noise, generator=generator)
-    total_steps = len(noise_scheduler.timesteps)
+    denoising = reverse_process(
+        lambda x_t, t: batched_unet(x_t, t).sample, noise_scheduler, noise, start, original, generator=generator
+    )
     for index, step in enumerate(denoising):
         is_last = index == total_steps - 1  # then the result itself is shown, at full size
         yield Frame(

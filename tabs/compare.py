@@ -1,4 +1,4 @@
-"""The "Compare" tab: a guidance sweep and a sampler comparison, each streamed as a growing labelled grid.
+"""The "Compare" tab: a guidance sweep, a sampler comparison and a strength sweep, each streamed as a growing grid.
 
 `build()` lays the tab out and wires its events; app.py calls it inside the tab. The handlers only check,
 stream and format: the grids are `pipelines/grids.py`. Each panel's run is a run of its own (session, panel)
@@ -15,15 +15,16 @@ from contextlib import closing
 
 import gradio as gr
 import numpy as np
+from PIL import Image
 
-from pipelines import grids, text_to_image, unconditional
+from pipelines import grids, image_to_image, text_to_image, unconditional
 from pipelines.engine import catalogue, limits
 from pipelines.engine.frames import Throttle
 from pipelines.grids import GridStep
 from pipelines.keepsakes.files import run_folder
 from pipelines.keepsakes.png_info import parameters_text, png_with_parameters
 from ui import runs
-from ui.components import checked, model_dropdown, run_buttons, sampler_inputs
+from ui.components import EXAMPLES_DIR, UPLOAD_SETTINGS, checked, model_dropdown, run_buttons, sampler_inputs
 from ui.stream import MAX_SEED, stopper, tab_handler, tell, whole_number
 
 TITLE, ID = "Compare", "compare"
@@ -34,6 +35,13 @@ predicts the noise twice, with and without the prompt, and the step follows
 ε̂ = ε̂(no prompt) + s · (ε̂(prompt) − ε̂(no prompt)): s = 1 is the model's own conditional prediction (no guidance),
 larger s pushes away from what it would draw without the prompt. Each cell is exactly the Text to image tab's run
 with that scale and seed.
+"""
+STRENGTH_TEXT = """
+### Strength sweep
+One input (upload a drawing or a picture, or pick an example) and one seed through image to image at several
+**strengths** (SDEdit): how far into the forward process the input goes before the model finishes it. Low strengths
+keep the input, high ones only its layout, 1 forgets it. Each cell is exactly the Image to image tab's run with that
+strength and seed.
 """
 SAMPLER_TEXT = f"""
 ### Sampler and steps comparison
@@ -136,6 +144,42 @@ def run_guidance_sweep(
     )
 
 
+@tab_handler("strength_sweep", batch_size=grids.MAX_CELLS)  # GPU seconds: at most that many cells of `steps`
+def run_strength_sweep(
+    slot: int,
+    model: str,
+    image: Image.Image | None,
+    prompt: str,
+    seed: float,
+    strengths: str,
+    scheduler: str,
+    steps: float,
+) -> Iterator[tuple]:
+    steps, seed = whole_number(steps, "Steps"), whole_number(seed, "Seed")
+    prompt = checked_prompt(prompt)
+
+    def start() -> Iterator[GridStep]:
+        prepared, notices = image_to_image.prepare(image, model)
+        tell(notices, gr.Info)
+        tell(image_to_image.prompt_notices(model, prompt, ""))
+        return grids.strength_sweep_steps(model, prepared, prompt, seed, strengths, scheduler, steps)
+
+    yield from stream_grid(
+        "strength_sweep",
+        start,
+        slot,
+        lambda step: f"Done: {total(step)}, strengths {strengths}, {steps} steps of {scheduler}, seed {seed}.",
+        {
+            "model": model,
+            "prompt": prompt,
+            "seed": seed,
+            "strengths": strengths,
+            "scheduler": scheduler,
+            "steps": steps,
+        },
+    )
+
+
 @tab_handler("sampler_comparison", steps=grids.MAX_TOTAL_STEPS)  # GPU seconds: the steps of the largest grid
 def run_sampler_comparison(
     slot: int, task: str, model: str, prompt: str, seed: float, samplers: str
@@ -226,6 +270,36 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
                 run_sampler_comparison,
                 "sampler_comparison",
             )
+    with gr.Row(), gr.Column(elem_id="strength-sweep-panel"):
+        gr.Markdown(STRENGTH_TEXT)
+        with gr.Row():
+            with gr.Column():
+                strength_model = model_dropdown(image_to_image.PIPELINE_CLASSES, image_to_image.DEFAULT_MODEL)
+                strength_image = checked(
+                    gr.Image(label="Input", height=256, elem_classes="pixelated", **UPLOAD_SETTINGS)
+                )
+                gr.Examples(sorted(str(path) for path in EXAMPLES_DIR.glob("scene-*.png")), strength_image)
+            with gr.Column():
+                strength_prompt = gr.Textbox("", label="Prompt (text models only)", max_lines=2)
+                strength_seed = seed_input()
+                strengths = gr.Textbox(grids.DEFAULT_STRENGTHS, label="Strengths", max_lines=1)
+                strength_scheduler, strength_steps = sampler_inputs(
+                    image_to_image.DEFAULT_SCHEDULER, image_to_image.DEFAULT_STEPS
+                )
+        panel(
+            "strength-sweep",
+            [
+                strength_model,
+                strength_image,
+                strength_prompt,
+                strength_seed,
+                strengths,
+                strength_scheduler,
+                strength_steps,
+            ],
+            run_strength_sweep,
+            "strength_sweep",
+        )
     task.change(task_shown, task, [sampler_model, sampler_prompt], queue=False, api_visibility="private")
     task.input(task_picked, task, [sampler_model, samplers], queue=False, api_visibility="private")  # the user's
     return tab_inputs

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import gradio as gr
 
-from pipelines import inpainting, super_resolution, text_to_image, unconditional
+from pipelines import image_to_image, inpainting, super_resolution, text_to_image, unconditional
 from pipelines.engine import catalogue
 from pipelines.keepsakes.png_info import (
     MAX_PARAMETERS_CHARACTERS,
@@ -26,13 +26,15 @@ TITLE, ID = "PNG info", "png-info"
 EXPLANATION = """
 Every result this app serves is a PNG that carries its settings in a `parameters` text, as AUTOMATIC1111's web UI
 writes them. Drop one here (or one of AUTOMATIC1111's) to read them; **Restore** puts them into their tab, where
-Generate makes the same image again (inpainting and super-resolution: load the image or photo again); a Compare
-grid's go back into the Compare tab, with each cell's scale or sampler, and make the same grid again.
+Generate makes the same image again (inpainting, image to image and super-resolution: load the image, drawing or
+photo again); a Compare grid's go back into the Compare tab, with each cell's scale or sampler, and make the same grid
+again.
 """
 TASK_MODULES = {
     "unconditional": unconditional,
     "text_to_image": text_to_image,
     "inpainting": inpainting,
+    "image_to_image": image_to_image,
     "super_resolution": super_resolution,
 }
 NO_SETTINGS = (
@@ -50,6 +52,7 @@ def catalogue_models() -> dict[str, list[str]]:
     return {
         **models,
         "guidance_sweep": models["text_to_image"],
+        "strength_sweep": models["image_to_image"],
         "sampler_comparison": models["unconditional"] + models["text_to_image"],
     }
 

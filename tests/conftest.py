@@ -70,6 +70,24 @@ def seconds_to_close_on_an_event_loop() -> Callable[[Iterator], float]:
     return close
 
 
+@pytest.fixture
+def record_results(monkeypatch: pytest.MonkeyPatch) -> Callable[[object, str], list]:
+    """`record_results(module, name)`: from now on, what `module.name` returns is appended to the list returned (the
+    app runs in the tests' process, so a browser test can see what the server made of its input)."""
+
+    def record(module: object, name: str) -> list:
+        results, function = [], getattr(module, name)
+
+        def recording(*args, **kwargs):
+            results.append(function(*args, **kwargs))
+            return results[-1]
+
+        monkeypatch.setattr(module, name, recording)
+        return results
+
+    return record
+
+
 def register(folder: Path | str) -> str:
     """List a saved diffusers folder in the catalogue's operator file, named by its path; returns the name."""
     entries = json.loads(OPERATOR_FILE.read_text())

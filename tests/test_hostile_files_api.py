@@ -51,6 +51,8 @@ def calls(image: Path) -> dict[str, tuple]:
         "/super_resolution": ("photo-sr-4x", upload, "DDIM", 1, 0.0, 0, False, "", 5.0, 20, True, 1),
         "/inpaint": ("shapes-sd", editor, "a red circle", "", 1.0, True, 5.0, "DDIM", 2, 0, False, False),
         "/png_info": (upload,),
+        "/image_to_image": ("shapes-ddpm", editor, "", "", 0.6, 5.0, "DPM-Solver++", 5, 0, False),
+        "/strength_sweep": ("shapes-ddpm", upload, "", 0, "0.2, 0.6", "DPM-Solver++", 5),
     }
 
 

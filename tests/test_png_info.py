@@ -47,6 +47,16 @@ TAB_RUNS = {
         "seed": 0,
         "soft_mask": True,
     },
+    "image_to_image": {
+        "model": "shapes-ddpm",
+        "prompt": "",
+        "negative_prompt": "",
+        "strength": 0.55,
+        "guidance_scale": 5.0,
+        "scheduler": "DPM-Solver++ SDE",
+        "steps": 50,
+        "seed": 12,
+    },
     "super_resolution": {
         "model": "photo-sr-4x",
         "scheduler": "DDIM",
@@ -93,6 +103,14 @@ GRID_RUNS = {
         "scheduler": "DDIM",
         "steps": 25,
     },
+    "strength_sweep": {
+        "model": "shapes-ddpm",
+        "prompt": "",
+        "seed": 5,
+        "strengths": "0.2, 0.6, 1",
+        "scheduler": "DPM-Solver++ SDE",
+        "steps": 50,
+    },
     "sampler_comparison": {
         "grid_task": "Text to image",
         "model": "shapes-sd",
@@ -116,9 +134,8 @@ def test_a_grid_png_holds_each_cells_settings_and_seed_and_restores_the_compare_
     assert restored_task == task and inputs == written  # no "random_seed": the Compare tab has no such box
     assert set(inputs) == set(restored_parameters(task))
     assert notices[0].startswith("Restored into Compare (") and not any("Not restored" in n for n in notices)
-    assert (
-        notices[-1]
-        == "Not in the PNG: each cell's time, measured again when the grid runs (its images come out the same)."
+    assert notices[-1].startswith("Not in the PNG: ") and notices[-1].endswith(
+        "each cell's time, measured again when the grid runs (its images come out the same)."
     )
 
 
@@ -236,6 +253,15 @@ def test_a1111_inpainting_old_sampler_names_and_unknown_samplers() -> None:
 
     _, inputs, notices = settings_for_tab(parse_parameters(A1111_TEXT.replace("DPM++ 2M", "LMS")))
     assert "scheduler" not in inputs and "Sampler 'LMS': this app has DPM-Solver++," in "\n".join(notices)
+
+
+def test_a1111_img2img_goes_to_image_to_image_and_hires_fix_to_text_to_image() -> None:
+    img2img = "a cat\nSteps: 20, Sampler: DPM++ 2M, CFG scale: 7, Seed: 2, Size: 512x512, Denoising strength: 0.45"
+    task, inputs, notices = settings_for_tab(parse_parameters(img2img))
+    assert task == "image_to_image" and inputs["strength"] == 0.45 and inputs["prompt"] == "a cat"
+    assert "Not in the PNG: the drawing or image: draw or upload it again." in notices
+    hires = img2img + ", Hires upscale: 2, Hires upscaler: Latent"
+    assert settings_for_tab(parse_parameters(hires))[0] == "text_to_image"
 
 
 def test_unreadable_values_are_left_out_with_a_notice_and_the_rest_restored() -> None:

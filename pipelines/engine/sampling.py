@@ -47,22 +47,46 @@ def estimated_original(
     return predict_original(noisy_sample, model_output, alpha_prod, scheduler.config.prediction_type)
 
 
+def first_step(scheduler: SchedulerMixin, steps: int, strength: float) -> int:
+    """Where a run at `strength` starts in `scheduler`'s timesteps (set for `steps` by the caller), as diffusers'
+    image-to-image pipelines start (their `get_timesteps`): the last int(steps × strength) steps run. A run that
+    skips some sets the scheduler's begin index there, for the samplers that count their steps."""
+    skipped = (steps - min(int(steps * strength), steps)) * scheduler.order
+    if skipped and hasattr(scheduler, "set_begin_index"):
+        scheduler.set_begin_index(skipped)
+    return skipped
+
+
+def starting_sample(
+    scheduler: SchedulerMixin, noise: torch.Tensor, start: int = 0, original: torch.Tensor | None = None
+) -> torch.Tensor:
+    """What the reverse process starts from: pure noise, scaled as the sampler expects (sigma_max for Euler-type
+    samplers); or, from step `start` > 0 (image to image, SDEdit), `original` noised to the first timestep run in
+    one jump, the forward process in closed form: x_t = sqrt(ᾱ_t) x0 + sqrt(1 - ᾱ_t) ε (DDPM eq. 4)."""
+    if original is None or start == 0:
+        return noise * scheduler.init_noise_sigma
+    return scheduler.add_noise(original, noise, scheduler.timesteps[start : start + 1])
+
+
 def reverse_process(
     denoise: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     scheduler: SchedulerMixin,
     noise: torch.Tensor,
+    start: int = 0,
+    original: torch.Tensor | None = None,
     **step_kwargs: object,
 ) -> Iterator[DenoisingStep]:
     """Denoise `noise` (x_T ~ N(0, I)) along `scheduler`'s timesteps, set by the caller; yield every step.
 
+    From step `start` (`first_step`) with an `original` image, the run is image to image (`starting_sample`).
     `denoise(x_t, t)` is the model's output (noise, v or x0, as the scheduler's config says).
     `step_kwargs` (`generator`, `eta`) go to the schedulers whose `step` takes them.
     """
     accepted = inspect.signature(scheduler.step).parameters
     step_kwargs = {name: value for name, value in step_kwargs.items() if name in accepted}
-    # 1. start from pure noise, scaled as the sampler expects (sigma_max for Euler-type samplers)
-    sample = noise * scheduler.init_noise_sigma
-    for timestep in scheduler.timesteps:
+    # 1. start from pure noise, or from the original noised to the first timestep run
+    sample = starting_sample(scheduler, noise, start, original)
+    for timestep in scheduler.timesteps[start:]:
         # 2. predict the noise (or v, or x0) in x_t; the scaled input is x_t in DDPM's own parametrisation
         noisy_sample = scheduler.scale_model_input(sample, timestep)
         model_output = denoise(noisy_sample, timestep)

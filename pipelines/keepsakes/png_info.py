@@ -10,9 +10,10 @@ modules/infotext_utils.py): the prompt, a "Negative prompt: ..." line if there i
 (A1111's `quote`); so is one that starts with a quote or a space, which A1111's reader would change. The
 settings both tools have go under A1111's labels (Steps, Sampler, CFG scale, Seed, Size, Model, Denoising
 strength, Eta, Inpaint area, Batch size), this app's own under its own (Task, Seeds, Noise level,
-Back-projection, Soft mask, Guidance target; a Compare grid's Guidance scales, Samplers, Grid task): each tool
-reads what it knows from the other's files. A grid's PNG holds its shared settings, each cell's own (the
-scales or samplers, in the cells' order) and each image's seed; PNG info puts them back into the Compare tab.
+Back-projection, Soft mask, Guidance target; a Compare grid's Guidance scales, Strengths, Samplers, Grid task):
+each tool reads what it knows from the other's files. A grid's PNG holds its shared settings, each cell's own (the
+scales, strengths or samplers, in the cells' order) and each image's seed; PNG info puts them back into the Compare
+tab.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ TAB_TITLES = {
     "unconditional": "Unconditional",
     "text_to_image": "Text to image",
     "inpainting": "Inpainting",
+    "image_to_image": "Image to image",
     "super_resolution": "Super-resolution",
     "classifier_guidance": "Classifier guidance",
     "guidance_sweep": "Compare (guidance sweep)",
+    "strength_sweep": "Compare (strength sweep)",
     "sampler_comparison": "Compare (sampler comparison)",
 }
 # Each tab's inputs a PNG restores, named as its handler's parameters (handlers.run_<task>).
@@ -69,6 +72,16 @@ TAB_SETTINGS = {
         "seed",
         "soft_mask",
     ),
+    "image_to_image": (
+        "model",
+        "prompt",
+        "negative_prompt",
+        "strength",
+        "guidance_scale",
+        "scheduler",
+        "steps",
+        "seed",
+    ),
     "super_resolution": (
         "model",
         "scheduler",
@@ -95,6 +108,14 @@ TAB_SETTINGS = {
         "scheduler",
         "steps",
     ),
+    "strength_sweep": (
+        "model",
+        "prompt",
+        "seed",
+        "strengths",
+        "scheduler",
+        "steps",
+    ),
     "sampler_comparison": (
         "grid_task",
         "model",
@@ -104,13 +125,17 @@ TAB_SETTINGS = {
     ),
 }
 PARAMETER_NAMES = {"grid_task": "task"}  # settings whose handler parameter has another name (not the file's Task)
-RANDOM_SEED_TABS = ("unconditional", "text_to_image", "inpainting", "super_resolution")  # a "Random seed" box
+# The tabs with a "Random seed" box.
+RANDOM_SEED_TABS = ("unconditional", "text_to_image", "inpainting", "image_to_image", "super_resolution")
 
 NOT_IN_THE_PNG = {  # a tab's image inputs, which the user loads again; a grid's times, measured again
     "inpainting": "the image and its mask: load the image and paint the mask again",
+    "image_to_image": "the drawing or image: draw or upload it again",
     "super_resolution": "the photo: upload it again",
     "guidance_sweep": "each cell's time, measured again when the grid runs (its images come out the same)",
     "sampler_comparison": "each cell's time, measured again when the grid runs (its images come out the same)",
+    "strength_sweep": "the input, upload it again; each cell's time, measured again when the grid runs (its images "
+    "come out the same)",
 }
 PROMPT_LABELS = {"prompt": "Prompt", "negative_prompt": "Negative prompt"}
 # Parameter -> label, in the order written: A1111's labels in A1111's order, then this app's.
@@ -133,6 +158,7 @@ LABELS = {
     "seeds": "Seeds",
     "grid_task": "Grid task",
     "scales": "Guidance scales",
+    "strengths": "Strengths",
     "samplers": "Samplers",
     "samples": "Samples averaged",
 }
@@ -333,13 +359,17 @@ READERS: dict[str, Callable[[str], object]] = {
     "negative_prompt": str,
     "grid_task": str,
     "scales": str,  # a grid's lists are read when it runs, with their own messages
+    "strengths": str,
     "samplers": str,
 }
 
 
 def guess_task(parsed: Mapping[str, str]) -> str:
-    """The tab for a file without "Task" (another tool's): A1111 writes "Mask blur" for inpainting only."""
-    return "inpainting" if "Mask blur" in parsed else "text_to_image"
+    """The tab for a file without "Task" (another tool's): A1111 writes "Mask blur" for inpainting only, and
+    "Denoising strength" for img2img and for txt2img's hires fix (which also writes "Hires upscale")."""
+    if "Mask blur" in parsed:
+        return "inpainting"
+    return "image_to_image" if "Denoising strength" in parsed and "Hires upscale" not in parsed else "text_to_image"
 
 
 def sampler(value: str, schedule_type: str | None) -> tuple[str | None, str | None]:
