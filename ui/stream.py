@@ -60,8 +60,9 @@ def stopper(task: str) -> Callable[[gr.Request], None]:
 
 def tab_handler(task: str, **fixed: object) -> Callable[[Callable], Callable]:
     """Make `run(slot, *inputs)` the handler of tab `task`, `handler(*inputs, request)`: the run of this
-    session's tab (`runs.controlled`: Stop ends it, Generate again replaces it), under `spaces.GPU` where
-    there is one, asking for the seconds its model, steps and batch size take (`gpu.seconds`). The handler
+    session's tab (`runs.controlled`: Stop ends it, Generate again replaces it), its settings checked here
+    (`gpu.check_settings`), then run through the app's one `spaces.GPU` function where there is one (`gpu.register`),
+    asking for the seconds its model, steps and batch size take (`gpu.seconds`). The handler
     keeps `run`'s parameter names (the API's) without `slot`. `fixed`: the model and steps of a tab that
     has no input for them, for its GPU seconds."""
 
@@ -73,7 +74,10 @@ def tab_handler(task: str, **fixed: object) -> Callable[[Callable], Callable]:
             # images through the UNet per step: a batch, or the samples averaged into one result
             return gpu.seconds(named["model"], named["steps"], named.get("batch_size", 1) * named.get("samples", 1))
 
-        on_gpu = gpu.on_gpu(gpu_seconds)(run)
+        def check(slot: int, *inputs: object) -> None:  # in the server, before the GPU call
+            gpu.check_settings(dict(zip(names, inputs)))
+
+        on_gpu = gpu.register(task, run, gpu_seconds, check)  # every tab through the one `gpu.gpu_run`
 
         @functools.wraps(run)
         def handler(*inputs: object, request: gr.Request | None = None) -> Iterator[tuple]:
@@ -88,7 +92,7 @@ def tab_handler(task: str, **fixed: object) -> Callable[[Callable], Callable]:
         handler.__annotations__.pop("slot", None)
         del handler.__wrapped__  # Gradio reads the signature above, not run's
         handler.task = task  # what its Stop button names (`stopper`)
-        handler.run, handler.gpu_seconds = run, gpu_seconds  # for tests of the run under a stand-in of spaces.GPU
+        handler.run, handler.gpu_seconds = run, gpu_seconds  # for tests of the run without the GPU entry
         return handler
 
     return decorate
