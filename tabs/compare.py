@@ -116,7 +116,8 @@ def total(step: GridStep) -> str:
     return f"{len(step.images)} cells in {sum(step.seconds):.2f} s"
 
 
-@tab_handler("guidance_sweep", batch_size=grids.MAX_CELLS)  # GPU seconds: at most that many cells of `steps`
+# GPU seconds: at most that many cells of `steps`
+@tab_handler("guidance_sweep", text_to_image.PIPELINE_CLASSES, batch_size=grids.MAX_CELLS)
 def run_guidance_sweep(
     slot: int, model: str, prompt: str, seed: float, scales: str, scheduler: str, steps: float
 ) -> Iterator[tuple]:
@@ -136,7 +137,10 @@ def run_guidance_sweep(
     )
 
 
-@tab_handler("sampler_comparison", steps=grids.MAX_TOTAL_STEPS)  # GPU seconds: the steps of the largest grid
+# GPU seconds: the steps of the largest grid; the model is checked against its task in the run
+@tab_handler(
+    "sampler_comparison", unconditional.PIPELINE_CLASSES + text_to_image.PIPELINE_CLASSES, steps=grids.MAX_TOTAL_STEPS
+)
 def run_sampler_comparison(
     slot: int, task: str, model: str, prompt: str, seed: float, samplers: str
 ) -> Iterator[tuple]:

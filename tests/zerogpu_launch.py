@@ -59,7 +59,8 @@ def _move_to_cpu(callback: object = None) -> None:
         with open(pack.path(), "rb") as file:
             for meta, size, aligned_size in [item for batch in pack.batches for item in batch] + pack.big_tensors:
                 data = bytearray(file.read(aligned_size))[:size]
-                storage = torch.frombuffer(data, dtype=torch.uint8).untyped_storage() if size else torch.UntypedStorage()
+                raw = torch.frombuffer(data, dtype=torch.uint8) if size else torch.empty(0, dtype=torch.uint8)
+                storage = raw.untyped_storage()
                 tensor = torch.empty(0, dtype=meta.dtype).set_(storage, 0, meta.shape, meta.stride())
                 for fake in pack.fakes[meta]:
                     fake.data = tensor

@@ -109,13 +109,14 @@ def _whole(value: object, name: str, least: int, most: int) -> None:
         raise gr.Error(f"{name} must be between {least} and {most}; got {int(value)}.")
 
 
-def check_settings(settings: dict) -> None:
-    """The settings every tab shares, by handler parameter name, checked in the server before the GPU call: the
-    model is in the catalogue, steps, batch size, samples and seed are whole numbers in their ranges. What
-    depends on the model (its steps' upper limit, its pipeline class) is checked by the run itself."""
+def check_settings(settings: dict, pipeline_classes: tuple[str, ...] = ()) -> None:
+    """The settings every tab shares, by handler parameter name, checked in the server before the GPU call:
+    the model is in the catalogue (for `pipeline_classes`, or any), steps, batch size, samples and seed are
+    whole numbers in their ranges. What depends on the model (its steps' upper limit) is checked by the run."""
     if "model" in settings:
         try:
-            catalogue.entry(settings["model"], tuple({item.pipeline_class for item in catalogue.entries()}))
+            classes = pipeline_classes or tuple({item.pipeline_class for item in catalogue.entries()})
+            catalogue.entry(settings["model"], classes)
         except ValueError as error:
             raise gr.Error(str(error)) from error
     if "steps" in settings:

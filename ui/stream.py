@@ -58,13 +58,13 @@ def stopper(task: str) -> Callable[[gr.Request], None]:
     return request_stop
 
 
-def tab_handler(task: str, **fixed: object) -> Callable[[Callable], Callable]:
+def tab_handler(task: str, pipeline_classes: tuple[str, ...] = (), **fixed: object) -> Callable[[Callable], Callable]:
     """Make `run(slot, *inputs)` the handler of tab `task`, `handler(*inputs, request)`: the run of this
     session's tab (`runs.controlled`: Stop ends it, Generate again replaces it), its settings checked here
     (`gpu.check_settings`), then run through the app's one `spaces.GPU` function where there is one (`gpu.register`),
     asking for the seconds its model, steps and batch size take (`gpu.seconds`). The handler
     keeps `run`'s parameter names (the API's) without `slot`. `fixed`: the model and steps of a tab that
-    has no input for them, for its GPU seconds."""
+    has no input for them, for its GPU seconds; `pipeline_classes`, those of the models it takes."""
 
     def decorate(run: Callable[..., Iterator[tuple]]) -> Callable[..., Iterator[tuple]]:
         names = list(inspect.signature(run).parameters)[1:]
@@ -75,7 +75,7 @@ def tab_handler(task: str, **fixed: object) -> Callable[[Callable], Callable]:
             return gpu.seconds(named["model"], named["steps"], named.get("batch_size", 1) * named.get("samples", 1))
 
         def check(slot: int, *inputs: object) -> None:  # in the server, before the GPU call
-            gpu.check_settings(dict(zip(names, inputs)))
+            gpu.check_settings(dict(zip(names, inputs)), pipeline_classes)
 
         on_gpu = gpu.register(task, run, gpu_seconds, check)  # every tab through the one `gpu.gpu_run`
 
@@ -171,7 +171,8 @@ def stream_frames(
     shown, status, replay = result(frame), done(frame), replay_slider(frames)
     yield noisy, estimate, shown, status, seed, replay, gr.skip(), gr.skip(), frames  # the result, at once
     shown, animation, sheet = keep.kept(task, settings, frames, shown)  # then the files (a few tenths of a second)
-    yield noisy, estimate, shown, status, seed, replay, animation, sheet, frames
+    # a fresh update: Gradio takes the value out of the one it has sent (so the API's last update had none)
+    yield noisy, estimate, shown, status, seed, replay_slider(frames), animation, sheet, frames
 
 
 def run_seed(seed: float, random_seed: bool) -> int:
