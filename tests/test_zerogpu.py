@@ -1,4 +1,8 @@
-"""Generation under a stand-in for ZeroGPU's `spaces.GPU`: the run forked, every yielded value pickled back.
+"""Generation under a stand-in for ZeroGPU's `spaces.GPU`, in this process: the run forked, every value pickled back.
+
+`tests/test_zerogpu_runtime.py` runs the whole app under the real `spaces` in a subprocess; this stand-in,
+in-process and quick, checks what that cannot see through the API: Stop reaching the worker, every
+replay frame (latent ones decoded) coming back, and the seconds asked for.
 
 The stand-in does what `spaces` 0.51.3 does on a ZeroGPU Space (`spaces/zero/wrappers.py`,
 `generator_function_wrapper`): it calls `duration` with the call's arguments, sends the arguments
@@ -75,11 +79,11 @@ standin_gpu.durations = []
 
 
 @pytest.fixture
-def on_zerogpu(monkeypatch: pytest.MonkeyPatch):
-    """`gpu.on_gpu` as on a ZeroGPU Space: the `spaces` package there is the stand-in."""
+def on_zerogpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app's one GPU function as on a ZeroGPU Space: the `spaces` package there is the stand-in."""
     monkeypatch.setitem(sys.modules, "spaces", types.SimpleNamespace(GPU=standin_gpu))
+    monkeypatch.setattr(gpu, "gpu_run", gpu.on_gpu())
     standin_gpu.durations.clear()
-    return lambda handler: gpu.on_gpu(handler.gpu_seconds)(handler.run)
 
 
 def collect(run, session: str, task: str, *inputs) -> list[tuple]:
@@ -88,7 +92,7 @@ def collect(run, session: str, task: str, *inputs) -> list[tuple]:
 
 def test_a_forked_run_streams_every_step_to_the_end(on_zerogpu, tiny_ddpm: str) -> None:
     inputs = (tiny_ddpm, "DDPM", 40, 3, False, 2)
-    forked = collect(on_zerogpu(unconditional.run_unconditional), "forked", "unconditional", *inputs)
+    forked = list(unconditional.run_unconditional(*inputs))
     in_process = collect(unconditional.run_unconditional.run, "here", "unconditional", *inputs)
     statuses = [update[3] for update in forked]
     assert statuses[-1].startswith("Done: 2 image(s)") and standin_gpu.durations == [gpu.seconds(tiny_ddpm, 40, 2)]
@@ -100,7 +104,7 @@ def test_a_forked_run_streams_every_step_to_the_end(on_zerogpu, tiny_ddpm: str) 
 
 def test_a_forked_latent_run_hands_back_decoded_frames(on_zerogpu, tiny_sd: str) -> None:
     inputs = (tiny_sd, "a red circle", "", 5.0, "DDIM", 6, 1, False, 1)
-    forked = collect(on_zerogpu(text_to_image.run_text_to_image), "forked", "text_to_image", *inputs)
+    forked = list(text_to_image.run_text_to_image(*inputs))
     in_process = collect(text_to_image.run_text_to_image.run, "here", "text_to_image", *inputs)
     assert forked[-1][3].startswith("Done")
     # Within batching's rounding bound, not bit for bit: in a full test run the in-process run can share forward
@@ -114,18 +118,22 @@ def test_a_forked_latent_run_hands_back_decoded_frames(on_zerogpu, tiny_sd: str)
 
 
 def test_stop_reaches_the_forked_worker(on_zerogpu, tiny_ddpm: str) -> None:
-    updates = runs.controlled(
-        "student", "unconditional", on_zerogpu(unconditional.run_unconditional), tiny_ddpm, "DDPM", 100, 0, False, 1
-    )
+    updates = unconditional.run_unconditional(tiny_ddpm, "DDPM", 100, 0, False, 1)
     first = next(updates)  # the run is going in the child
     assert first[3].startswith("Step")
-    assert runs.stop("student", "unconditional")
+    assert runs.stop(None, "unconditional")  # no request: the session None
     rest = list(updates)
     assert rest[-1][3].startswith("Stopped after step") and "of 100" in rest[-1][3]
     assert len(rest[-1][-1]) < 100
 
 
-def test_bad_input_in_the_worker_comes_back_as_a_message(on_zerogpu, tiny_ddpm: str) -> None:
-    forked = on_zerogpu(unconditional.run_unconditional)
+def test_bad_input_is_refused_before_the_gpu_call(on_zerogpu, tiny_ddpm: str) -> None:
     with pytest.raises(Exception, match="Batch size must be between 1 and 8"):
-        collect(forked, "forked", "unconditional", tiny_ddpm, "DDPM", 5, 0, False, 99)
+        list(unconditional.run_unconditional(tiny_ddpm, "DDPM", 5, 0, False, 99))
+    assert standin_gpu.durations == []  # refused in the server: no worker forked
+
+
+def test_bad_input_in_the_worker_comes_back_as_a_message(on_zerogpu, tiny_ddpm: str) -> None:
+    with pytest.raises(Exception, match="Unknown scheduler 'Magic'"):
+        list(unconditional.run_unconditional(tiny_ddpm, "Magic", 5, 0, False, 1))
+    assert len(standin_gpu.durations) == 1

@@ -72,7 +72,8 @@ def _work(task: str, *arguments: object) -> Iterator:
     yield from _runs[task][0](*arguments)
 
 
-def _on_gpu() -> Callable[..., Iterator]:
+def on_gpu() -> Callable[..., Iterator]:
+    """`_work` under `spaces.GPU` where `spaces` is installed (unchanged unless on ZeroGPU), else `_work`."""
     try:
         import spaces
     except ImportError:
@@ -80,7 +81,7 @@ def _on_gpu() -> Callable[..., Iterator]:
     return spaces.GPU(duration=_requested_seconds)(_work)
 
 
-gpu_run = _on_gpu()  # decorated once, at import, before anything forks
+gpu_run = on_gpu()  # decorated once, at import, before anything forks
 
 
 def register(
