@@ -20,6 +20,7 @@ import pickle
 import sys
 import types
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -137,3 +138,50 @@ def test_bad_input_in_the_worker_comes_back_as_a_message(on_zerogpu, tiny_ddpm: 
     with pytest.raises(Exception, match="Unknown scheduler 'Magic'"):
         list(unconditional.run_unconditional(tiny_ddpm, "Magic", 5, 0, False, 1))
     assert len(standin_gpu.durations) == 1
+
+
+def requested_seconds_table() -> list[str]:
+    """docs/serving.md's table: the GPU seconds each tab asks ZeroGPU for at its defaults, with its default model
+    and with each hub model it offers at the catalogue's settings for that model (the tab's own `gpu_seconds`),
+    and the runs a day that buys a visitor without an account (`gpu.MAX_SECONDS`, counted 1.5x on ZeroGPU's
+    current cards)."""
+    import app
+    from pipelines import inpainting, super_resolution
+    from pipelines import text_to_image as text_to_image_pipeline
+    from pipelines import unconditional as unconditional_pipeline
+    from pipelines.engine import catalogue
+
+    tasks = {
+        task: {name: component.value for name, component in inputs.items()} for task, inputs in app.tab_inputs.items()
+    }
+    tasks["predict_noise"] = {"image": None, "timestep": 250, "seed": 0, "model": "shapes-ddpm"}  # How it works
+    models = {
+        "unconditional": unconditional_pipeline,
+        "text_to_image": text_to_image_pipeline,
+        "inpainting": inpainting,
+        "super_resolution": super_resolution,
+        "guidance_sweep": text_to_image_pipeline,
+        "sampler_comparison": unconditional_pipeline,  # its default task
+        "predict_noise": unconditional_pipeline,
+    }
+    rows = []
+    for task, defaults in tasks.items():
+        classes = models[task].PIPELINE_CLASSES if task in models else ()
+        default = next((item for item in catalogue.EMBEDDED if item.name == defaults.get("model")), None)
+        for model in [default] + [item for item in catalogue.HUB if item.pipeline_class in classes]:
+            settings = dict(defaults)
+            if model is not None:
+                settings |= {name: value for name, value in model.settings().items() if name in defaults}
+                settings["model"] = model.name
+            asked = gpu._runs[task][1](*([] if task == "predict_noise" else [0]), *settings.values())
+            shown = ("steps", "batch_size", "samples", "scales", "samplers")
+            work = ", ".join(f"{name} {settings[name]}" for name in shown if name in settings) or "one UNet call"
+            runs_a_day = int(gpu.MAX_SECONDS // (1.5 * asked))
+            rows.append(f"| {task} | {settings.get('model', 'shapes-ddpm')} | {work} | {asked} s | {runs_a_day} |")
+    return rows
+
+
+def test_docs_list_what_each_tab_asks_for() -> None:
+    serving = (Path(__file__).resolve().parent.parent / "docs" / "serving.md").read_text()
+    missing = [row for row in requested_seconds_table() if row not in serving]
+    assert not missing, "\n".join(missing)

@@ -139,8 +139,8 @@ def calls(folder: Path) -> dict[str, tuple[list, float | None]]:
             2 * 8,  # the tab's default: 8 samples averaged
         ),
         "/classifier_guidance": (["red", 8.0, 0, 1], 2 * 50),  # guided and unguided, its 50 steps
-        "/guidance_sweep": (["shapes-sd", "a large red circle", 3, "1, 4", "DDIM", 5], 5 * 8),  # at most 8 cells
-        "/sampler_comparison": (["Unconditional", "shapes-ddpm", "", 4, "DDIM 5, DDPM 20"], 2000),  # at most 2000
+        "/guidance_sweep": (["shapes-sd", "a large red circle", 3, "1, 4", "DDIM", 5], 5 * 2),  # a cell per scale
+        "/sampler_comparison": (["Unconditional", "shapes-ddpm", "", 4, "DDIM 5, DDPM 20"], 5 + 20),
         "/forward_process": ([scene, 400, "model", 0, "shapes-ddpm"], None),  # on the server's CPU
         "/predict_noise": ([scene, 400, 0, "shapes-ddpm"], 1),
     }

@@ -64,18 +64,24 @@ def tab_handler(task: str, pipeline_classes: tuple[str, ...] = (), **fixed: obje
     (`gpu.check_settings`), then run through the app's one `spaces.GPU` function where there is one (`gpu.register`),
     asking for the seconds its model, steps and batch size take (`gpu.seconds`). The handler
     keeps `run`'s parameter names (the API's) without `slot`. `fixed`: the model and steps of a tab that
-    has no input for them, for its GPU seconds; `pipeline_classes`, those of the models it takes."""
+    has no input for them, for its GPU seconds, each a value or a function of the inputs by name (a ValueError it
+    raises refuses them); `pipeline_classes`, those of the models it takes."""
 
     def decorate(run: Callable[..., Iterator[tuple]]) -> Callable[..., Iterator[tuple]]:
         names = list(inspect.signature(run).parameters)[1:]
 
         def gpu_seconds(slot: int, *inputs: object) -> int:
-            named = {**fixed, **dict(zip(names, inputs))}
+            named = dict(zip(names, inputs))
+            named |= {name: value(named) if callable(value) else value for name, value in fixed.items()}
             # images through the UNet per step: a batch, or the samples averaged into one result
             return gpu.seconds(named["model"], named["steps"], named.get("batch_size", 1) * named.get("samples", 1))
 
         def check(slot: int, *inputs: object) -> None:  # in the server, before the GPU call
             gpu.check_settings(dict(zip(names, inputs)), pipeline_classes)
+            try:
+                gpu_seconds(slot, *inputs)
+            except ValueError as error:
+                raise gr.Error(str(error)) from error
 
         on_gpu = gpu.register(task, run, gpu_seconds, check)  # every tab through the one `gpu.gpu_run`
 
