@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from tests.test_compare_api import cell
 from tests.zerogpu_device_api import DeviceApi
 from ui import gpu
 
+EDITOR_FOLDER = Path(tempfile.mkdtemp(prefix="zerogpu-editor-"))
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "assets" / "examples"
 STARTUP_SECONDS = 300  # a server's import and launch: ~15 s here; slow machines differ 4x, and CI's first run more
@@ -116,8 +118,9 @@ def plain_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server.close()
 
 
-def editor(folder: Path) -> dict:
+def editor() -> dict:
     """The inpainting editor's value: the scene, its left half masked."""
+    folder = EDITOR_FOLDER
     scene = Image.open(EXAMPLES / "scene-1.png").convert("RGB").resize((32, 32), Image.NEAREST)
     scene.save(folder / "background.png")
     layer = Image.new("RGBA", scene.size, (0, 0, 0, 0))
@@ -127,13 +130,13 @@ def editor(folder: Path) -> dict:
     return {"background": handle_file(str(folder / "background.png")), "layers": layers, "composite": None}
 
 
-def calls(folder: Path) -> dict[str, tuple[list, float | None]]:
+def calls() -> dict[str, tuple[list, float | None]]:
     """Endpoint -> its inputs, and the steps × images its GPU seconds count (None: no GPU call)."""
     scene = handle_file(str(EXAMPLES / "scene-1.png"))
     return {
         "/unconditional": (["shapes-ddpm", "DDIM", 5, 3, False, 2], 5 * 2),
         "/text_to_image": (["shapes-sd", "a red circle", "", 5.0, "DDIM", 4, 1, False, 1], 4 * 1),
-        "/inpaint": (["shapes-sd", editor(folder), "a green triangle", "", 1.0, True, 5.0, "DDIM", 3, 0, False], 3),
+        "/inpaint": (["shapes-sd", editor(), "a green triangle", "", 1.0, True, 5.0, "DDIM", 3, 0, False], 3),
         "/super_resolution": (
             ["photo-sr-4x", handle_file(str(EXAMPLES / "photo-chelsea.png")), "DDIM", 2, 0.0, 3, False, "", 5, 20],
             2 * 8,  # the tab's default: 8 samples averaged
@@ -146,12 +149,17 @@ def calls(folder: Path) -> dict[str, tuple[list, float | None]]:
     }
 
 
+LATENT = ("/text_to_image", "/inpaint", "/super_resolution")
 GRIDS = ("/guidance_sweep", "/sampler_comparison")
 TIMING = re.compile(r"\d+\.\d+ s\b")
 
 
 def content(value: object) -> object:
-    """What a result shows, comparable across servers: an image file's pixels, text without its timings."""
+    """What a result shows, comparable across servers: an image file's pixels, text without its timings, numbers
+    to float32's precision. A preloaded model's weights come to the worker as aligned copies, while the plain
+    server's are mapped from their safetensors file at unaligned offsets; torch's CPU kernels then round
+    differently: How it works' error, 0.002902136417105794 against 0.002902137814089656 (also in one process, its
+    UNet's parameters cloned), while every picture stays the same bit for bit."""
     if isinstance(value, dict) and "path" in value:
         return content(value["path"])
     if isinstance(value, str) and os.path.isfile(value):
@@ -163,15 +171,17 @@ def content(value: object) -> object:
         return {name: content(item) for name, item in value.items()}
     if isinstance(value, list | tuple):
         return [content(item) for item in value]
+    if isinstance(value, float):
+        return pytest.approx(value, rel=1e-6)
     return value
 
 
 @pytest.fixture(scope="module")
-def results(zerogpu_server: Server, plain_server: Server, device_api: DeviceApi, tmp_path_factory) -> dict:
+def results(zerogpu_server: Server, plain_server: Server, device_api: DeviceApi) -> dict:
     """Every named endpoint called once on each server, one call at a time: endpoint -> (under spaces, plain,
     the GPU seconds each /schedule of the call asked for); then PNG info on the result of the first."""
     outcome = {}
-    for name, (inputs, _) in calls(tmp_path_factory.mktemp("inputs")).items():
+    for name, (inputs, _) in calls().items():
         before = len(device_api.calls("/schedule"))
         zero = zerogpu_server.client.predict(*inputs, api_name=name)
         asked = [int(call["durationSeconds"]) for call in device_api.calls("/schedule")[before:]]
@@ -192,7 +202,7 @@ def test_every_named_endpoint_is_called(results: dict, zerogpu_server: Server) -
     assert named == set(results) - {"requests", "loaded"}
 
 
-@pytest.mark.parametrize("endpoint", [*calls(Path()), "/png_info"])
+@pytest.mark.parametrize("endpoint", [*calls(), "/png_info"])
 def test_each_endpoint_gives_the_same_result_as_without_spaces(results: dict, endpoint: str) -> None:
     zero, plain, _ = results[endpoint]
     if endpoint in GRIDS:  # a grid's labels carry each cell's time: its two cells' pixels, and the status
@@ -200,6 +210,8 @@ def test_each_endpoint_gives_the_same_result_as_without_spaces(results: dict, en
             cell(plain[0], index, 2).tobytes() for index in (0, 1)
         ]
         zero, plain = zero[1:], plain[1:]
+    if endpoint in LATENT:  # their animation and contact sheet decode x̂0 within a share of the run's time
+        zero, plain = zero[:6], plain[:6]  # (pipelines/keepsakes/files.py): which ones depends on the machine's speed
     assert content(zero) == content(plain)
     assert "Done" in str(zero) or endpoint in ("/forward_process", "/predict_noise", "/png_info")
 
@@ -207,17 +219,18 @@ def test_each_endpoint_gives_the_same_result_as_without_spaces(results: dict, en
 def test_one_worker_serves_every_tab_and_loads_each_model_once(results: dict, zerogpu_server: Server) -> None:
     requests = [path for path, _ in results["requests"]]
     workers = {parameters["pid"] for path, parameters in results["requests"] if path == "/allow"}
-    gpu_calls = sum(inputs_and_work[1] is not None for inputs_and_work in calls(Path()).values())
+    gpu_calls = sum(inputs_and_work[1] is not None for inputs_and_work in calls().values())
     assert requests.count("/schedule") == requests.count("/release") == gpu_calls
     assert len(workers) == 1, results["requests"]  # the calls do not overlap: the idle worker is reused
     loads = Counter(results["loaded"])
-    assert {pid for pid, _ in loads} == {int(*workers)}  # nothing loaded in the server
-    assert set(loads.values()) == {1}, loads
-    assert {name for _, name in loads} == {"shapes-ddpm", "shapes-sd", "photo-sr-4x"}
+    assert set(loads.values()) == {1}, loads  # each model at most once per process
+    # every model these calls use was preloaded by the server before launch (to CUDA, emulated, and packed to
+    # disk): the worker had their weights moved, and loaded none
+    assert set(loads) == {(zerogpu_server.process.pid, name) for name in gpu.PRELOADED_EMBEDDED}, loads
 
 
 def test_the_requested_durations_follow_the_table(results: dict) -> None:
-    for endpoint, (_, work) in calls(Path()).items():
+    for endpoint, (_, work) in calls().items():
         expected = [] if work is None else [int(min(gpu.MAX_SECONDS, gpu.BASE_SECONDS + work * SMALL))]
         assert results[endpoint][2] == expected, endpoint
 

@@ -42,6 +42,11 @@ OTHER_STEP_SECONDS = 0.1  # an operator's "gpu" model of another class
 MAX_SECONDS = 120  # a visitor's daily quota without a Hugging Face account: a run asking for more is refused
 MAX_BATCH_SIZE, MAX_SEED, MAX_SAMPLES = 8, 2**32 - 1, 8  # the pipelines' own limits, checked before the GPU call
 
+# Loaded at start-up on ZeroGPU (`preload`): every tab's embedded default, and the hub models README's
+# `preload_from_hub` downloads when the Space is built (tests/test_zerogpu.py checks that the two agree).
+PRELOADED_EMBEDDED = ("shapes-ddpm", "shapes-sd", "photo-sr-4x")
+PRELOADED_HUB = ("google/ddpm-cifar10-32", "stabilityai/sd-turbo")
+
 _runs: dict[str, tuple[Callable[..., Iterator], Callable[..., float]]] = {}  # task -> (run, its GPU seconds)
 
 
@@ -83,6 +88,15 @@ def on_gpu() -> Callable[..., Iterator]:
 
 
 gpu_run = on_gpu()  # decorated once, at import, before anything forks
+
+
+def preload() -> list[str]:
+    """On ZeroGPU, before launch, on the thread that imported `spaces` (app.py's main thread): the preloaded models
+    loaded to its emulated CUDA, so that a new worker only has their weights moved to its GPU; elsewhere nothing.
+    Returns the models preloaded (hub ones only if downloaded)."""
+    if not catalogue.zero_gpu():
+        return []
+    return loading.preload(PRELOADED_EMBEDDED + PRELOADED_HUB, "cuda")
 
 
 def register(

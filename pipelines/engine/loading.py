@@ -156,9 +156,11 @@ def scheduler_config(model: object, pipeline_classes: tuple[str, ...]) -> dict:
         raise load_failure(entry, error, pipeline_classes) from error
 
 
-def _download(entry: Entry) -> str:
+def _download(entry: Entry, local_files_only: bool = False) -> str:
     """The local folder of a hub model's files (safetensors only), fetched once into the hub's cache."""
-    return DiffusionPipeline.download(entry.location, use_safetensors=True, variant=entry.variant or None)
+    return DiffusionPipeline.download(
+        entry.location, use_safetensors=True, variant=entry.variant or None, local_files_only=local_files_only
+    )
 
 
 def _cached_or_loaded(entry: Entry, folder: str) -> DiffusionPipeline:
@@ -175,8 +177,29 @@ def _cached_or_loaded(entry: Entry, folder: str) -> DiffusionPipeline:
     return pipeline
 
 
-def _from_pretrained(entry: Entry, folder: str) -> DiffusionPipeline:
-    on = device()
+def preload(models: tuple[str, ...], on: str) -> list[str]:
+    """Load catalogue `models` into the cache on device `on`, on this thread; returns those loaded.
+
+    On ZeroGPU (`ui/gpu.py`), at start-up on the thread that imported `spaces`, to CUDA: `spaces` emulates it
+    there, packs the weights to disk at launch, and moves them to each new worker's GPU instead of the worker
+    loading them. The server itself never runs them. A hub model is preloaded only if its files are on disk
+    (`preload_from_hub` puts them there when the Space is built); the others load on first use."""
+    preloaded = []
+    for name in models:
+        entry = next(item for item in catalogue.EMBEDDED + catalogue.HUB if item.name == name)
+        try:
+            folder = entry.location if entry.is_local else _download(entry, local_files_only=True)
+        except OSError:  # not downloaded
+            continue
+        pipeline = _from_pretrained(entry, folder, torch.device(on))
+        with _cache_lock:
+            _cache[entry.name] = (pipeline, weight_bytes(pipeline))
+        preloaded.append(entry.name)
+    return preloaded
+
+
+def _from_pretrained(entry: Entry, folder: str, on: torch.device | None = None) -> DiffusionPipeline:
+    on = on or device()
     # Safetensors only: pickle weights can run code when loaded. No remote code: the only pipeline classes
     # not from diffusers are this project's own (`PROJECT_PIPELINES`).
     pipeline_class = PROJECT_PIPELINES.get(entry.pipeline_class, DiffusionPipeline)
