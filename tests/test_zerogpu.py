@@ -185,3 +185,10 @@ def test_docs_list_what_each_tab_asks_for() -> None:
     serving = (Path(__file__).resolve().parent.parent / "docs" / "serving.md").read_text()
     missing = [row for row in requested_seconds_table() if row not in serving]
     assert not missing, "\n".join(missing)
+
+
+def test_the_models_preloaded_on_zerogpu_are_those_the_space_downloads() -> None:
+    import deploy
+
+    settings = deploy.space_settings(Path(__file__).resolve().parent.parent)
+    assert [entry.split()[0] for entry in settings["preload_from_hub"]] == list(gpu.PRELOADED_HUB)
