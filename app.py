@@ -22,7 +22,7 @@ from tabs import (
     text_to_image,
     unconditional,
 )
-from ui import sessions
+from ui import gpu, sessions
 from ui.components import CSS
 
 sessions.install()  # new visitors' first events: cheaper on the event loop (ui/sessions.py)
@@ -55,7 +55,8 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=limits.DELETE_CACHE) a
 
 def launch(**options) -> None:
     """Serve the app within the serving limits (`pipelines/engine/limits.py`); options go to `demo.launch` (tests
-    pass a port and `prevent_thread_lock`)."""
+    pass a port and `prevent_thread_lock`). On ZeroGPU, the preloaded models load first (`ui/gpu.py`)."""
+    gpu.preload()
     demo.queue(max_size=limits.MAX_QUEUE)
     demo.launch(css=CSS, max_file_size=limits.MAX_FILE_SIZE, **options)
 

@@ -25,7 +25,7 @@ from PIL import Image
 from pipelines.engine import torch_thread
 from pipelines.engine.frames import LATENT_RANGE, to_uint8_images
 from pipelines.engine.images import fit_size, resize_for_model, to_rgb
-from pipelines.engine.loading import load_pipeline
+from pipelines.engine.loading import load_pipeline, scheduler_config
 from pipelines.engine.sampling import predict_original
 from pipelines.unconditional import DEFAULT_MODEL, MAX_SEED, PIPELINE_CLASSES
 
@@ -66,7 +66,7 @@ def _schedule_alphas_cumprod(settings: tuple) -> np.ndarray:
 
 def model_scheduler_settings(model: str) -> dict:
     """The settings of `model`'s own noise schedule: its T and betas."""
-    config = load_pipeline(model, PIPELINE_CLASSES).scheduler.config
+    config = scheduler_config(model, PIPELINE_CLASSES)
     names = ("num_train_timesteps", "beta_schedule", "beta_start", "beta_end", "trained_betas")
     settings = {name: config[name] for name in names if name in config}
     if config.get("rescale_betas_zero_snr"):

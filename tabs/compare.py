@@ -124,7 +124,10 @@ def total(step: GridStep) -> str:
     return f"{len(step.images)} cells in {sum(step.seconds):.2f} s"
 
 
-@tab_handler("guidance_sweep", batch_size=grids.MAX_CELLS)  # GPU seconds: at most that many cells of `steps`
+# GPU seconds: a cell of `steps` per scale
+@tab_handler(
+    "guidance_sweep", text_to_image.PIPELINE_CLASSES, batch_size=lambda named: len(grids.parse_scales(named["scales"]))
+)
 def run_guidance_sweep(
     slot: int, model: str, prompt: str, seed: float, scales: str, scheduler: str, steps: float
 ) -> Iterator[tuple]:
@@ -144,7 +147,11 @@ def run_guidance_sweep(
     )
 
 
-@tab_handler("strength_sweep", batch_size=grids.MAX_CELLS)  # GPU seconds: at most that many cells of `steps`
+@tab_handler(
+    "strength_sweep",
+    image_to_image.PIPELINE_CLASSES,
+    batch_size=lambda named: len(grids.parse_strengths(named["strengths"])),  # GPU seconds: a cell per strength
+)
 def run_strength_sweep(
     slot: int,
     model: str,
@@ -180,7 +187,13 @@ def run_strength_sweep(
     )
 
 
-@tab_handler("sampler_comparison", steps=grids.MAX_TOTAL_STEPS)  # GPU seconds: the steps of the largest grid
+def grid_steps(named: dict) -> int:
+    """The steps of all the cells of a sampler comparison: its GPU seconds (one image each)."""
+    return sum(steps for _, steps in grids.parse_samplers(named["samplers"]))
+
+
+# the model is checked against its task by the run
+@tab_handler("sampler_comparison", unconditional.PIPELINE_CLASSES + text_to_image.PIPELINE_CLASSES, steps=grid_steps)
 def run_sampler_comparison(
     slot: int, task: str, model: str, prompt: str, seed: float, samplers: str
 ) -> Iterator[tuple]:

@@ -2,7 +2,9 @@
 and the score on a 2D toy.
 
 `build()` lays the tab out and wires its events; app.py calls it inside the tab. The handlers below only
-check and format: the work is `pipelines/forward_process.py`, `pipelines/toy2d.py` and `pipelines/keepsakes/plots.py`.
+check and format (the model's call through the app's GPU function, `ui/gpu.py`; the rest on the server's CPU on
+purpose: a few tensor ops each): the work is `pipelines/forward_process.py`, `pipelines/toy2d.py` and
+`pipelines/keepsakes/plots.py`.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from PIL import Image
 
 from pipelines import forward_process, toy2d
 from pipelines.engine.sampling import log_signal_to_noise
-from pipelines.forward_process import NUM_TRAIN_TIMESTEPS, SCHEDULES
+from pipelines.forward_process import NUM_TRAIN_TIMESTEPS, SCHEDULES, PredictionView
 from pipelines.keepsakes import plots
 from pipelines.unconditional import DEFAULT_MODEL, MAX_SEED, PIPELINE_CLASSES
+from ui import gpu
 from ui.components import EXAMPLES_DIR, UPLOAD_SETTINGS, checked, model_dropdown
 from ui.stream import whole_number
 
@@ -113,13 +116,31 @@ def schedules_view(timestep: float, schedule: str, model: str) -> np.ndarray:
     return plots.schedule_figure(curves, whole_number(timestep, "Timestep"), selected)
 
 
+def check_prediction(image: Image.Image | None, timestep: int, seed: int, model: str) -> None:
+    """In the server, before the GPU call: what `forward_process.predict_noise` would refuse, but the model's shape."""
+    with user_errors():
+        forward_process.check_seed(seed)
+        forward_process.check_timestep(timestep, len(forward_process.alphas_cumprod("model", model)))
+        forward_process.prepare_image(image)
+
+
+def predicted(image: Image.Image | None, timestep: int, seed: int, model: str) -> Iterator[PredictionView]:
+    """The model's call, in the GPU worker on ZeroGPU (the app's GPU function streams: this yields its one view)."""
+    with user_errors():
+        yield forward_process.predict_noise(image, timestep, seed, model)
+
+
+predict_on_gpu = gpu.register(
+    "predict_noise", predicted, lambda image, timestep, seed, model: gpu.seconds(model, 1), check_prediction
+)
+
+
 def prediction_view(
     image: Image.Image | None, timestep: float, seed: float, model: str = DEFAULT_MODEL
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray, str]:
     """x_t, ε̂, x̂0 at the image's size, the error, then ε and a status line."""
     timestep, seed = whole_number(timestep, "Timestep"), whole_number(seed, "Seed")
-    with user_errors():
-        prediction = forward_process.predict_noise(image, timestep, seed, model)
+    *_, prediction = predict_on_gpu(image, timestep, seed, model)
     width, height = prediction.model_size
     predicts = {"epsilon": "the noise ε", "v_prediction": "v", "sample": "x₀"}[prediction.prediction_type]
     status = (

@@ -76,7 +76,7 @@ def start_line(model: str, scheduler: str, steps: float, strength: float) -> str
         return str(error)
 
 
-@tab_handler("image_to_image")
+@tab_handler("image_to_image", image_to_image.PIPELINE_CLASSES)
 def run_image_to_image(
     slot: int,
     model: str,

@@ -50,7 +50,7 @@ EXAMPLE_SCENES = sorted(str(path) for path in EXAMPLES_DIR.glob("scene-*.png"))
 BINARY_BRUSH_OPACITY = 0.7  # white strokes that still show the image; any stroke at least half opaque is masked
 
 
-@tab_handler("inpainting")
+@tab_handler("inpainting", inpainting.PIPELINE_CLASSES)
 def run_inpainting(
     slot: int,
     model: str,

@@ -47,7 +47,7 @@ until, shrunk back, it is the photo given: the model then only adds detail.
 EXAMPLE_PHOTOS = sorted(str(path) for path in EXAMPLES_DIR.glob("photo-*.png"))
 
 
-@tab_handler("super_resolution")
+@tab_handler("super_resolution", super_resolution.PIPELINE_CLASSES)
 def run_super_resolution(
     slot: int,
     model: str,

@@ -47,7 +47,7 @@ EXAMPLE_PROMPTS = [
 ]
 
 
-@tab_handler("text_to_image")
+@tab_handler("text_to_image", text_to_image.PIPELINE_CLASSES)
 def run_text_to_image(
     slot: int,
     model: str,

@@ -19,7 +19,7 @@ that step of the clean image it is heading for: blurry at first, sharp as t appr
 """
 
 
-@tab_handler("unconditional")
+@tab_handler("unconditional", unconditional.PIPELINE_CLASSES)
 def run_unconditional(
     slot: int,
     model: str,

@@ -59,22 +59,32 @@ def stopper(task: str) -> Callable[[gr.Request], None]:
     return request_stop
 
 
-def tab_handler(task: str, **fixed: object) -> Callable[[Callable], Callable]:
+def tab_handler(task: str, pipeline_classes: tuple[str, ...] = (), **fixed: object) -> Callable[[Callable], Callable]:
     """Make `run(slot, *inputs)` the handler of tab `task`, `handler(*inputs, request)`: the run of this
-    session's tab (`runs.controlled`: Stop ends it, Generate again replaces it), under `spaces.GPU` where
-    there is one, asking for the seconds its model, steps and batch size take (`gpu.seconds`). The handler
+    session's tab (`runs.controlled`: Stop ends it, Generate again replaces it), its settings checked here
+    (`gpu.check_settings`), then run through the app's one `spaces.GPU` function where there is one (`gpu.register`),
+    asking for the seconds its model, steps and batch size take (`gpu.seconds`). The handler
     keeps `run`'s parameter names (the API's) without `slot`. `fixed`: the model and steps of a tab that
-    has no input for them, for its GPU seconds."""
+    has no input for them, for its GPU seconds, each a value or a function of the inputs by name (a ValueError it
+    raises refuses them); `pipeline_classes`, those of the models it takes."""
 
     def decorate(run: Callable[..., Iterator[tuple]]) -> Callable[..., Iterator[tuple]]:
         names = list(inspect.signature(run).parameters)[1:]
 
         def gpu_seconds(slot: int, *inputs: object) -> int:
-            named = {**fixed, **dict(zip(names, inputs))}
+            named = dict(zip(names, inputs))
+            named |= {name: value(named) if callable(value) else value for name, value in fixed.items()}
             # images through the UNet per step: a batch, or the samples averaged into one result
             return gpu.seconds(named["model"], named["steps"], named.get("batch_size", 1) * named.get("samples", 1))
 
-        on_gpu = gpu.on_gpu(gpu_seconds)(run)
+        def check(slot: int, *inputs: object) -> None:  # in the server, before the GPU call
+            gpu.check_settings(dict(zip(names, inputs)), pipeline_classes)
+            try:
+                gpu_seconds(slot, *inputs)
+            except ValueError as error:
+                raise gr.Error(str(error)) from error
+
+        on_gpu = gpu.register(task, run, gpu_seconds, check)  # every tab through the one `gpu.gpu_run`
 
         @functools.wraps(run)
         def handler(*inputs: object, request: gr.Request | None = None) -> Iterator[tuple]:
@@ -92,7 +102,7 @@ def tab_handler(task: str, **fixed: object) -> Callable[[Callable], Callable]:
         handler.__annotations__.pop("slot", None)
         del handler.__wrapped__  # Gradio reads the signature above, not run's
         handler.task = task  # what its Stop button names (`stopper`)
-        handler.run, handler.gpu_seconds = run, gpu_seconds  # for tests of the run under a stand-in of spaces.GPU
+        handler.run, handler.gpu_seconds = run, gpu_seconds  # for tests of the run without the GPU entry
         return handler
 
     return decorate
@@ -171,7 +181,8 @@ def stream_frames(
     shown, status, replay = result(frame), done(frame), replay_slider(frames)
     yield noisy, estimate, shown, status, seed, replay, gr.skip(), gr.skip(), frames  # the result, at once
     shown, animation, sheet = keep.kept(task, settings, frames, shown)  # then the files (a few tenths of a second)
-    yield noisy, estimate, shown, status, seed, replay, animation, sheet, frames
+    # a fresh update: Gradio takes the value out of the one it has sent (so the API's last update had none)
+    yield noisy, estimate, shown, status, seed, replay_slider(frames), animation, sheet, frames
 
 
 def run_seed(seed: float, random_seed: bool) -> int:

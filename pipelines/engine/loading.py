@@ -55,13 +55,28 @@ PROJECT_PIPELINES = {"ResidualSuperResolutionPipeline": ResidualSuperResolutionP
 LOAD_FAILURE = "Could not load {model}: {reason} The other models of this tab keep working (embedded: {fallback})."
 
 
+_gpu_process: list[int] = []  # the id of the process that runs GPU work on ZeroGPU (`mark_gpu_process`)
+
+
+def mark_gpu_process() -> None:
+    """Called by the app's GPU function (`ui/gpu.py`) where it runs: on ZeroGPU, a worker forked from the server."""
+    _gpu_process[:] = [os.getpid()]
+
+
 def device() -> torch.device:
-    """CUDA where there is a GPU (a ZeroGPU worker has one), else Apple's MPS, else the CPU; or `DEVICE_VARIABLE`."""
+    """The device of this process's models, chosen here only; `DEVICE_VARIABLE` overrides it.
+
+    On ZeroGPU, the server process never uses CUDA: `spaces` makes `torch.cuda.is_available()` True on
+    every thread there but emulates CUDA on the importing thread only, so whatever runs in the server
+    (How it works' views, the toy) runs on the CPU. In a ZeroGPU worker (`mark_gpu_process`), and anywhere
+    else: CUDA where there really is a GPU, else Apple's MPS, else the CPU."""
     chosen = os.environ.get(DEVICE_VARIABLE, "").strip().lower()
     if chosen:
         if chosen not in ("cpu", "cuda", "mps"):
             raise ValueError(f"{DEVICE_VARIABLE} must be cpu, cuda or mps; got {chosen!r}.")
         return torch.device(chosen)
+    if catalogue.zero_gpu() and os.getpid() not in _gpu_process:
+        return torch.device("cpu")
     if torch.cuda.is_available():
         return torch.device("cuda")
     return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
@@ -125,15 +140,27 @@ def load_pipeline(model: object, pipeline_classes: tuple[str, ...]) -> Diffusion
         folder = entry.location if entry.is_local or is_loaded(entry.name) else _download(entry)
         return torch_thread.run(_cached_or_loaded, entry, folder)
     except Exception as error:
-        reason = why_not_loaded(error)
-        raise ValueError(
-            LOAD_FAILURE.format(model=entry.name, reason=reason, fallback=fallback(pipeline_classes))
-        ) from error
+        raise load_failure(entry, error, pipeline_classes) from error
 
 
-def _download(entry: Entry) -> str:
+def scheduler_config(model: object, pipeline_classes: tuple[str, ...]) -> dict:
+    """The scheduler config of catalogue model `model` (its noise schedule), read from its files: no weights
+    are loaded for it (the How it works tab's curves run in the server, which on ZeroGPU has no GPU)."""
+    entry = catalogue.entry(model, pipeline_classes)
+    if (pipeline := _cached(entry.name)) is not None:
+        return dict(pipeline.scheduler.config)
+    try:
+        folder = entry.location if entry.is_local else _download(entry)
+        return DDPMScheduler.load_config(folder, subfolder="scheduler")
+    except Exception as error:
+        raise load_failure(entry, error, pipeline_classes) from error
+
+
+def _download(entry: Entry, local_files_only: bool = False) -> str:
     """The local folder of a hub model's files (safetensors only), fetched once into the hub's cache."""
-    return DiffusionPipeline.download(entry.location, use_safetensors=True, variant=entry.variant or None)
+    return DiffusionPipeline.download(
+        entry.location, use_safetensors=True, variant=entry.variant or None, local_files_only=local_files_only
+    )
 
 
 def _cached_or_loaded(entry: Entry, folder: str) -> DiffusionPipeline:
@@ -150,8 +177,29 @@ def _cached_or_loaded(entry: Entry, folder: str) -> DiffusionPipeline:
     return pipeline
 
 
-def _from_pretrained(entry: Entry, folder: str) -> DiffusionPipeline:
-    on = device()
+def preload(models: tuple[str, ...], on: str) -> list[str]:
+    """Load catalogue `models` into the cache on device `on`, on this thread; returns those loaded.
+
+    On ZeroGPU (`ui/gpu.py`), at start-up on the thread that imported `spaces`, to CUDA: `spaces` emulates it
+    there, packs the weights to disk at launch, and moves them to each new worker's GPU instead of the worker
+    loading them. The server itself never runs them. A hub model is preloaded only if its files are on disk
+    (`preload_from_hub` puts them there when the Space is built); the others load on first use."""
+    preloaded = []
+    for name in models:
+        entry = next(item for item in catalogue.EMBEDDED + catalogue.HUB if item.name == name)
+        try:
+            folder = entry.location if entry.is_local else _download(entry, local_files_only=True)
+        except OSError:  # not downloaded
+            continue
+        pipeline = _from_pretrained(entry, folder, torch.device(on))
+        with _cache_lock:
+            _cache[entry.name] = (pipeline, weight_bytes(pipeline))
+        preloaded.append(entry.name)
+    return preloaded
+
+
+def _from_pretrained(entry: Entry, folder: str, on: torch.device | None = None) -> DiffusionPipeline:
+    on = on or device()
     # Safetensors only: pickle weights can run code when loaded. No remote code: the only pipeline classes
     # not from diffusers are this project's own (`PROJECT_PIPELINES`).
     pipeline_class = PROJECT_PIPELINES.get(entry.pipeline_class, DiffusionPipeline)
@@ -163,6 +211,11 @@ def _from_pretrained(entry: Entry, folder: str) -> DiffusionPipeline:
         variant=entry.variant or None,
     )
     return pipeline.to(on)
+
+
+def load_failure(entry: Entry, error: BaseException, pipeline_classes: tuple[str, ...]) -> ValueError:
+    reason = why_not_loaded(error)
+    return ValueError(LOAD_FAILURE.format(model=entry.name, reason=reason, fallback=fallback(pipeline_classes)))
 
 
 def fallback(pipeline_classes: tuple[str, ...]) -> str:

@@ -1,0 +1,268 @@
+"""The whole app under the real `spaces` runtime in ZeroGPU mode, against the same app without it.
+
+Two servers of app.py run in subprocesses (`tests/zerogpu_launch.py`): one with `SPACES_ZERO_GPU=true`,
+whose GPU calls ask a local stand-in of ZeroGPU's device API (`tests/zerogpu_device_api.py`) and run in
+a worker forked by `spaces` (its patching, fork, reuse and pickling unchanged; on a CPU-only torch, the
+launcher's documented shims stand in for CUDA), and one plain. Every named endpoint is called once on
+each, in one sequence that does not overlap; the stand-in's records and the servers' load logs tell how
+many workers ran, what each loaded, and how many GPU seconds each call asked for.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from tests.test_compare_api import cell
+from tests.zerogpu_device_api import DeviceApi
+from ui import gpu
+
+EDITOR_FOLDER = Path(tempfile.mkdtemp(prefix="zerogpu-editor-"))
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "assets" / "examples"
+STARTUP_SECONDS = 300  # a server's import and launch: ~15 s here; slow machines differ 4x, and CI's first run more
+SMALL = gpu.STEP_SECONDS["small"]  # every call below runs an embedded model (the catalogue's "cpu" class)
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    """app.py served by `tests/zerogpu_launch.py` in a process group of its own (its workers included)."""
+
+    def __init__(self, folder: Path, **environment: str) -> None:
+        self.loads = folder / "loads.txt"
+        self.port = _free_port()
+        variables = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_PROXY": "127.0.0.1,localhost", **environment}
+        variables["ZEROGPU_LOADS_FILE"] = str(self.loads)
+        self.log = open(folder / "server.log", "w")  # noqa: SIM115 (closed in `close`)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.zerogpu_launch", str(self.port)],
+            cwd=ROOT,
+            env=variables,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.client = self._connect()
+
+    def _connect(self) -> Client:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server ended: {Path(self.log.name).read_text()[-3000:]}")
+            try:
+                return Client(self.url, verbose=False)
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    def loaded(self) -> list[tuple[int, str]]:
+        """(process id, model) of every model load so far."""
+        if not self.loads.exists():
+            return []
+        return [(int(pid), name) for pid, name in (line.split(" ", 1) for line in self.loads.read_text().splitlines())]
+
+    def close(self) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)  # the server and the workers it forked
+        self.process.wait(timeout=60)
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def device_api() -> Iterator[DeviceApi]:
+    api = DeviceApi().start()
+    yield api
+    api.close()
+
+
+@pytest.fixture(scope="module")
+def zerogpu_server(device_api: DeviceApi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    folder = tmp_path_factory.mktemp("zerogpu")
+    server = Server(
+        folder,
+        SPACES_ZERO_GPU="true",
+        SPACES_ZERO_DEVICE_API_URL=device_api.url,
+        ZEROGPU_OFFLOAD_DIR=str(folder / "offload"),  # emptied at every launch: never the default in the home
+        ZEROGPU_MMAP_AUTOPRUNE_PATTERN=str(folder / "never" / "*"),  # spaces deletes the files this matches
+    )
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def plain_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("SPACES_ZERO")}
+    server = Server(tmp_path_factory.mktemp("plain"), SPACES_ZERO_GPU="false", **environment)
+    yield server
+    server.close()
+
+
+def editor() -> dict:
+    """The inpainting editor's value: the scene, its left half masked."""
+    folder = EDITOR_FOLDER
+    scene = Image.open(EXAMPLES / "scene-1.png").convert("RGB").resize((32, 32), Image.NEAREST)
+    scene.save(folder / "background.png")
+    layer = Image.new("RGBA", scene.size, (0, 0, 0, 0))
+    layer.paste((0, 0, 0, 255), (0, 0, 16, 32))
+    layer.save(folder / "layer.png")
+    layers = [handle_file(str(folder / "layer.png"))]
+    return {"background": handle_file(str(folder / "background.png")), "layers": layers, "composite": None}
+
+
+def calls() -> dict[str, tuple[list, float | None]]:
+    """Endpoint -> its inputs, and the steps × images its GPU seconds count (None: no GPU call)."""
+    scene = handle_file(str(EXAMPLES / "scene-1.png"))
+    return {
+        "/unconditional": (["shapes-ddpm", "DDIM", 5, 3, False, 2], 5 * 2),
+        "/text_to_image": (["shapes-sd", "a red circle", "", 5.0, "DDIM", 4, 1, False, 1], 4 * 1),
+        "/inpaint": (["shapes-sd", editor(), "a green triangle", "", 1.0, True, 5.0, "DDIM", 3, 0, False], 3),
+        "/super_resolution": (
+            ["photo-sr-4x", handle_file(str(EXAMPLES / "photo-chelsea.png")), "DDIM", 2, 0.0, 3, False, "", 5, 20],
+            2 * 8,  # the tab's default: 8 samples averaged
+        ),
+        "/classifier_guidance": (["red", 8.0, 0, 1], 2 * 50),  # guided and unguided, its 50 steps
+        "/guidance_sweep": (["shapes-sd", "a large red circle", 3, "1, 4", "DDIM", 5], 5 * 2),  # a cell per scale
+        "/sampler_comparison": (["Unconditional", "shapes-ddpm", "", 4, "DDIM 5, DDPM 20"], 5 + 20),
+        "/image_to_image": (["shapes-ddpm", editor(), "", "", 0.6, 5.0, "DDIM", 10, 2, False], 10),  # runs 6 of 10
+        "/strength_sweep": (["shapes-ddpm", scene, "", 2, "0.4, 0.8", "DDIM", 5], 5 * 2),  # a cell per strength
+        "/forward_process": ([scene, 400, "model", 0, "shapes-ddpm"], None),  # on the server's CPU
+        "/predict_noise": ([scene, 400, 0, "shapes-ddpm"], 1),
+    }
+
+
+LATENT = ("/text_to_image", "/inpaint", "/super_resolution")
+GRIDS = ("/guidance_sweep", "/sampler_comparison", "/strength_sweep")
+TIMING = re.compile(r"\d+\.\d+ s\b")
+
+
+def content(value: object) -> object:
+    """What a result shows, comparable across servers: an image file's pixels, text without its timings, numbers
+    to float32's precision. A preloaded model's weights come to the worker as aligned copies, while the plain
+    server's are mapped from their safetensors file at unaligned offsets; torch's CPU kernels then round
+    differently: How it works' error, 0.002902136417105794 against 0.002902137814089656 (also in one process, its
+    UNet's parameters cloned), while every picture stays the same bit for bit."""
+    if isinstance(value, dict) and "path" in value:
+        return content(value["path"])
+    if isinstance(value, str) and os.path.isfile(value):
+        with Image.open(value) as image:
+            return image.mode, image.size, image.tobytes()
+    if isinstance(value, str):
+        return TIMING.sub("… s", value)
+    if isinstance(value, dict):
+        return {name: content(item) for name, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [content(item) for item in value]
+    if isinstance(value, float):
+        return pytest.approx(value, rel=1e-6)
+    return value
+
+
+@pytest.fixture(scope="module")
+def results(zerogpu_server: Server, plain_server: Server, device_api: DeviceApi) -> dict:
+    """Every named endpoint called once on each server, one call at a time: endpoint -> (under spaces, plain,
+    the GPU seconds each /schedule of the call asked for); then PNG info on the result of the first."""
+    outcome = {}
+    for name, (inputs, _) in calls().items():
+        before = len(device_api.calls("/schedule"))
+        zero = zerogpu_server.client.predict(*inputs, api_name=name)
+        asked = [int(call["durationSeconds"]) for call in device_api.calls("/schedule")[before:]]
+        outcome[name] = (zero, plain_server.client.predict(*inputs, api_name=name), asked)
+    png = handle_file(outcome["/unconditional"][1][2])  # the plain server's result PNG, with its settings
+    outcome["/png_info"] = (
+        zerogpu_server.client.predict(png, api_name="/png_info"),
+        plain_server.client.predict(png, api_name="/png_info"),
+        [],
+    )
+    outcome["requests"] = list(device_api.requests)  # before the refusals below
+    outcome["loaded"] = zerogpu_server.loaded()
+    return outcome
+
+
+def test_every_named_endpoint_is_called(results: dict, zerogpu_server: Server) -> None:
+    named = set(zerogpu_server.client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert named == set(results) - {"requests", "loaded"}
+
+
+@pytest.mark.parametrize("endpoint", [*calls(), "/png_info"])
+def test_each_endpoint_gives_the_same_result_as_without_spaces(results: dict, endpoint: str) -> None:
+    zero, plain, _ = results[endpoint]
+    if endpoint in GRIDS:  # a grid's labels carry each cell's time: its two cells' pixels, and the status
+        assert [cell(zero[0], index, 2).tobytes() for index in (0, 1)] == [
+            cell(plain[0], index, 2).tobytes() for index in (0, 1)
+        ]
+        zero, plain = zero[1:], plain[1:]
+    if endpoint in LATENT:  # their animation and contact sheet decode x̂0 within a share of the run's time
+        zero, plain = zero[:6], plain[:6]  # (pipelines/keepsakes/files.py): which ones depends on the machine's speed
+    assert content(zero) == content(plain)
+    assert "Done" in str(zero) or endpoint in ("/forward_process", "/predict_noise", "/png_info")
+
+
+def test_one_worker_serves_every_tab_and_loads_each_model_once(results: dict, zerogpu_server: Server) -> None:
+    requests = [path for path, _ in results["requests"]]
+    workers = {parameters["pid"] for path, parameters in results["requests"] if path == "/allow"}
+    gpu_calls = sum(inputs_and_work[1] is not None for inputs_and_work in calls().values())
+    assert requests.count("/schedule") == requests.count("/release") == gpu_calls
+    assert len(workers) == 1, results["requests"]  # the calls do not overlap: the idle worker is reused
+    loads = Counter(results["loaded"])
+    assert set(loads.values()) == {1}, loads  # each model at most once per process
+    # every model these calls use was preloaded by the server before launch (to CUDA, emulated, and packed to
+    # disk): the worker had their weights moved, and loaded none
+    assert set(loads) == {(zerogpu_server.process.pid, name) for name in gpu.PRELOADED_EMBEDDED}, loads
+
+
+def test_the_requested_durations_follow_the_table(results: dict) -> None:
+    for endpoint, (_, work) in calls().items():
+        expected = [] if work is None else [int(min(gpu.MAX_SECONDS, gpu.BASE_SECONDS + work * SMALL))]
+        assert results[endpoint][2] == expected, endpoint
+
+
+@pytest.mark.parametrize(
+    "endpoint, inputs, message",
+    [
+        ("/unconditional", ["shapes-ddpm", "DDIM", 2.5, 3, False, 1], "Steps must be a whole number"),
+        ("/unconditional", ["/etc", "DDIM", 5, 3, False, 1], "not in this app's catalogue"),
+        ("/text_to_image", ["shapes-ddpm", "a", "", 5.0, "DDIM", 4, 1, False, 1], "not in this app's catalogue"),
+        ("/predict_noise", [None, 400, 0, "shapes-ddpm"], "Choose an example image"),
+    ],
+)
+def test_a_refused_input_makes_no_gpu_call(
+    results: dict, zerogpu_server: Server, device_api: DeviceApi, endpoint: str, inputs: list, message: str
+) -> None:
+    requests = len(device_api.requests)
+    with pytest.raises(Exception, match=message):
+        zerogpu_server.client.predict(*inputs, api_name=endpoint)
+    assert len(device_api.requests) == requests  # refused in the server: no /schedule, no worker lost
+
+
+def test_a_gpu_refused_by_the_scheduler_is_a_message_and_the_next_call_runs(
+    results: dict, zerogpu_server: Server, device_api: DeviceApi
+) -> None:
+    inputs = ["shapes-ddpm", "DDIM", 3, 1, False, 1]
+    for refusal, message in (("quota", "GPU limit"), ("no-gpu", "No GPU was available")):
+        device_api.refuse_next(refusal)
+        with pytest.raises(Exception, match=message):
+            zerogpu_server.client.predict(*inputs, api_name="/unconditional")
+    allowed = len(device_api.calls("/allow"))
+    assert zerogpu_server.client.predict(*inputs, api_name="/unconditional")[3].startswith("Done")
+    assert len(device_api.calls("/allow")) == allowed  # the idle worker served it: no new one
