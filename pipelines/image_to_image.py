@@ -36,7 +36,7 @@ from pipelines import forward_process, text_to_image, unconditional
 from pipelines.engine import catalogue, torch_thread
 from pipelines.engine.frames import Frame, LatentFrame, latent_channels
 from pipelines.engine.images import resize_for_model, to_rgb
-from pipelines.engine.loading import is_loaded, load_pipeline, make_scheduler, max_steps
+from pipelines.engine.loading import is_loaded, load_pipeline, make_scheduler, max_steps, scheduler_config
 from pipelines.engine.sampling import first_step, starting_sample
 
 DEFAULT_MODEL = "shapes-ddpm"
@@ -102,7 +102,7 @@ def start_text(model: str, scheduler: str, steps: int, strength: float) -> str:
     entry = catalogue.entry(model, PIPELINE_CLASSES)
     where = ""
     if entry.is_local or is_loaded(entry.name):
-        config = load_pipeline(model, PIPELINE_CLASSES).scheduler.config
+        config = scheduler_config(model, PIPELINE_CLASSES)  # no weights: this runs in the server (ZeroGPU)
         if not 1 <= steps <= max_steps(scheduler, config):
             raise ValueError(
                 f"Steps must be between 1 and {max_steps(scheduler, config)} for this model and scheduler."
