@@ -19,6 +19,7 @@ from tabs import (
     png_info,
     super_resolution,
     text_to_image,
+    train_toy,
     unconditional,
 )
 from ui import sessions
@@ -26,8 +27,18 @@ from ui.components import CSS
 
 sessions.install()  # new visitors' first events: cheaper on the event loop (ui/sessions.py)
 
-# The reverse process first (noise turning into a picture), then why it works, then ways to steer it, then tools.
-TABS = (unconditional, how_it_works, classifier_guidance, text_to_image, inpainting, super_resolution, compare)
+# The reverse process first (noise turning into a picture), then why it works (and training one's own), then ways to
+# steer it, then tools.
+TABS = (
+    unconditional,
+    how_it_works,
+    train_toy,
+    classifier_guidance,
+    text_to_image,
+    inpainting,
+    super_resolution,
+    compare,
+)
 
 with gr.Blocks(title="Diffusion Playground", delete_cache=limits.DELETE_CACHE) as demo:
     gr.Markdown("# Diffusion Playground\nWatch diffusion models generate images, one denoising step at a time.")

@@ -336,7 +336,7 @@ def _lessons(student: _Student) -> Iterator[_Progress]:
             progress = _Progress(0, [], _snapshot(student))
         yield progress
         every = max(1, student.settings.steps // SNAPSHOTS)
-        while student.step < student.settings.steps:
+        while student.reported < student.settings.steps:  # another's turn may have taken its last step
             with _one_thread():
                 if student.step == student.reported:  # this round's step is not taken yet: take it, for everyone
                     _train_together()

@@ -12,7 +12,7 @@ import functools
 import inspect
 import random
 from collections.abc import Callable, Iterator
-from contextlib import closing, nullcontext
+from contextlib import closing, contextmanager, nullcontext
 
 import gradio as gr
 import numpy as np
@@ -31,6 +31,15 @@ def whole_number(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value) or value != int(value):
         raise gr.Error(f"{name} must be a whole number; got {str(value)[:40]}.")
     return int(value)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Input the pipelines refuse (ValueError) becomes a message for the user; the server keeps serving."""
+    try:
+        yield
+    except ValueError as error:
+        raise gr.Error(str(error)) from error
 
 
 def frame_views(frame: Frame, throttle: Throttle | None = None) -> tuple[np.ndarray, np.ndarray, str]:
