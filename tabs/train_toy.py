@@ -135,8 +135,8 @@ def train_toy(
                     plots.loss_picture(update.losses, settings.steps),
                     pictures[-1],
                     status_text(update, settings),
-                    update.snapshot.ddpm_distance,
-                    update.untrained.ddpm_distance,
+                    round(update.snapshot.ddpm_distance, 4),
+                    round(update.untrained.ddpm_distance, 4),
                     gr.skip(),
                     gr.skip(),
                 )
@@ -148,8 +148,8 @@ def train_toy(
         plots.loss_picture(update.losses, settings.steps),
         pictures[-1],
         status_text(update, settings, stopped),
-        update.snapshot.ddpm_distance,
-        update.untrained.ddpm_distance,
+        round(update.snapshot.ddpm_distance, 4),
+        round(update.untrained.ddpm_distance, 4),
         str(weights),
         str(animation),
     )
@@ -178,7 +178,7 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
         with gr.Column(scale=1):
             data = checked(gr.Radio(list(SOURCES), value=DRAWING, label="Data"))
             drawing = gr.Sketchpad(
-                label="My drawing: the canvas is the square [-1.5, 1.5]²",
+                label="My drawing: pick the brush (left), draw on the square [-1.5, 1.5]²",
                 type="numpy",
                 image_mode="RGBA",
                 canvas_size=(CANVAS_SIZE, CANVAS_SIZE),
@@ -206,8 +206,8 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
                 train = gr.Button("Train", variant="primary")
                 stop = gr.Button("Stop", variant="stop")
         with gr.Column(scale=2):
-            field = gr.Image(label="Score field and samples", format="png", elem_id="train-field")
-            loss = gr.Image(label="Loss", format="png", elem_id="train-loss")
+            field = gr.Image(label="Score field and samples", format="png", show_label=False, elem_id="train-field")
+            loss = gr.Image(label="Loss", format="png", show_label=False, elem_id="train-loss")
             status = gr.Markdown("Draw, then press **Train**.", elem_id="train-status")
             with gr.Row():
                 distance = gr.Number(label="Distance of the DDPM samples to the data", elem_id="train-distance")

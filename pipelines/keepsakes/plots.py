@@ -191,7 +191,7 @@ def loss_picture(losses: np.ndarray, total_steps: int, width: int = 3 * PANEL + 
     draw = ImageDraw.Draw(picture)
     left, top, right, bottom = 44, 20, width - 10, height - 22
     draw.rectangle((left, top, right, bottom), outline=(120, 120, 120))
-    draw.text((left, 3), "loss ‖ε − ε̂‖² per step (grey), mean of 50 (blue)", fill=RGB["text"], font=_font())
+    draw.text((left, 3), "loss |eps - eps_hat|^2 per step (grey), mean of 50 (blue)", fill=RGB["text"], font=_font())
     draw.text((left, bottom + 5), "0", fill=RGB["text"], font=_font(11))
     draw.text((right - 40, bottom + 5), f"{total_steps} steps", fill=RGB["text"], font=_font(11))
     losses = np.asarray(losses, dtype=np.float64)
