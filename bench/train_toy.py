@@ -134,7 +134,7 @@ def drawn_spiral(size: int = 256, stroke: int = 6) -> np.ndarray:
 
 def quality() -> None:
     """The default training on each preset and a drawn spiral, in this process."""
-    print("| data | seconds (CPU seconds) | loss: first 50 → last 100 steps | distance DDPM: untrained → trained | DDIM |")
+    print("| data | seconds (CPU) | loss: first 50 → last 100 steps | distance DDPM: untrained → trained | DDIM |")
     print("| --- | --- | --- | --- | --- |")
     clouds = {name: toy_training.preset_points(name) for name in toy2d.DATA_SETS}
     clouds["drawn spiral"] = toy_training.drawing_points(drawn_spiral())
