@@ -21,7 +21,7 @@ from pipelines.keepsakes.files import training_keepsakes
 from pipelines.toy_training import TrainingSettings, TrainingUpdate
 from ui import runs
 from ui.components import checked
-from ui.stream import MAX_SEED, session, stopper, user_errors, whole_number
+from ui.stream import MAX_SEED, stopper, tab_handler, user_errors, whole_number
 
 TITLE, ID = "Train", "train"
 TASK = "train_toy"
@@ -93,7 +93,23 @@ def snapshot_picture(update: TrainingUpdate, data: np.ndarray, settings: Trainin
     )
 
 
-def train_toy(
+def views(
+    update: TrainingUpdate, settings: TrainingSettings, picture: np.ndarray, stopped: str = "", files: tuple = ()
+) -> tuple:
+    """The tab's outputs for one update: the loss curve, the field and samples, the status, the two distances, and
+    the files (skipped until the end)."""
+    return (
+        plots.loss_picture(update.losses, settings.steps),
+        picture,
+        status_text(update, settings, stopped),
+        round(update.snapshot.ddpm_distance, 4),
+        round(update.untrained.ddpm_distance, 4),
+        *(files or (gr.skip(), gr.skip())),
+    )
+
+
+@tab_handler(TASK, gpu_work=False)
+def run_train_toy(
     slot: int,
     data: str,
     drawing: object,
@@ -104,8 +120,9 @@ def train_toy(
     timestep: float,
     seed: float,
 ) -> Iterator[tuple]:
-    """Stream a training: the loss curve, the field and samples, a status line, the samples' distance to the data
-    now and untrained; at the end (or at Stop) also the weights (safetensors) and the animation (WebP)."""
+    """Stream a training, the run of this session's Train tab (Stop ends it, Train again replaces it): the loss
+    curve, the field and samples, a status line, the samples' distance to the data now and untrained; at the end (or
+    at Stop) also the weights (safetensors) and the animation (WebP)."""
     settings = TrainingSettings(
         steps=whole_number(steps, "Training steps"),
         schedule=schedule,
@@ -131,44 +148,12 @@ def train_toy(
             interval = max(UPDATE_SECONDS, runs.going() / limits.STREAMED_UPDATES_PER_SECOND)
             if time.monotonic() - shown_at >= interval or update.snapshot.step == update.step:
                 shown_at = time.monotonic()
-                yield (
-                    plots.loss_picture(update.losses, settings.steps),
-                    pictures[-1],
-                    status_text(update, settings),
-                    round(update.snapshot.ddpm_distance, 4),
-                    round(update.untrained.ddpm_distance, 4),
-                    gr.skip(),
-                    gr.skip(),
-                )
+                yield views(update, settings, pictures[-1])
     if stopped:
         gr.Warning(f"{stopped} after step {update.step}; the files hold the weights of step {update.snapshot.step}.")
     names = {"data": data, "steps": settings.steps, "schedule": settings.schedule, "width": settings.width}
     weights, animation = training_keepsakes(pictures, update.snapshot.weights, {**names, "seed": settings.seed})
-    yield (
-        plots.loss_picture(update.losses, settings.steps),
-        pictures[-1],
-        status_text(update, settings, stopped),
-        round(update.snapshot.ddpm_distance, 4),
-        round(update.untrained.ddpm_distance, 4),
-        str(weights),
-        str(animation),
-    )
-
-
-def run_train_toy(
-    data: str,
-    drawing: object,
-    points: str,
-    steps: float,
-    schedule: str,
-    width: float,
-    timestep: float,
-    seed: float,
-    request: gr.Request | None = None,
-) -> Iterator[tuple]:
-    """The run of this session's Train tab: Stop ends it, Train again replaces it (`ui/runs.py`)."""
-    inputs = (data, drawing, points, steps, schedule, width, timestep, seed)
-    yield from runs.controlled(session(request), TASK, train_toy, *inputs)
+    yield views(update, settings, pictures[-1], stopped, (str(weights), str(animation)))
 
 
 def build() -> dict[str, dict[str, gr.components.Component]]:
@@ -224,5 +209,5 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
         trigger_mode="always_last",
         concurrency_limit=limits.CONCURRENT_RUNS,
     )
-    stop.click(stopper(TASK), queue=False, api_visibility="private")
+    stop.click(stopper(run_train_toy.task), queue=False, api_visibility="private")
     return {}

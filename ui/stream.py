@@ -67,10 +67,11 @@ def stopper(task: str) -> Callable[[gr.Request], None]:
     return request_stop
 
 
-def tab_handler(task: str, **fixed: object) -> Callable[[Callable], Callable]:
+def tab_handler(task: str, gpu_work: bool = True, **fixed: object) -> Callable[[Callable], Callable]:
     """Make `run(slot, *inputs)` the handler of tab `task`, `handler(*inputs, request)`: the run of this
     session's tab (`runs.controlled`: Stop ends it, Generate again replaces it), under `spaces.GPU` where
-    there is one, asking for the seconds its model, steps and batch size take (`gpu.seconds`). The handler
+    there is one, asking for the seconds its model, steps and batch size take (`gpu.seconds`), unless
+    `gpu_work` is False (the Train tab's class trains together in the server's process). The handler
     keeps `run`'s parameter names (the API's) without `slot`. `fixed`: the model and steps of a tab that
     has no input for them, for its GPU seconds."""
 
@@ -82,7 +83,7 @@ def tab_handler(task: str, **fixed: object) -> Callable[[Callable], Callable]:
             # images through the UNet per step: a batch, or the samples averaged into one result
             return gpu.seconds(named["model"], named["steps"], named.get("batch_size", 1) * named.get("samples", 1))
 
-        on_gpu = gpu.on_gpu(gpu_seconds)(run)
+        on_gpu = gpu.on_gpu(gpu_seconds)(run) if gpu_work else run
 
         @functools.wraps(run)
         def handler(*inputs: object, request: gr.Request | None = None) -> Iterator[tuple]:
