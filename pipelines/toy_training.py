@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from greenlet import greenlet
 
 from pipelines import toy2d
 from pipelines.engine import torch_thread
@@ -47,12 +48,12 @@ STEPS_RANGE = (50, 5000)
 DEFAULT_STEPS = 1500
 WIDTHS = (32, 64, 128)  # of the network's three hidden layers
 DEFAULT_WIDTH = 64
-BATCH_SIZE = 256  # points per student per step
+BATCH_SIZE = 128  # points per student per step
 LEARNING_RATE, WARMUP_STEPS = 3e-3, 100  # then a cosine decay to 0 at the last step (as train/common.py)
 BETAS, EPSILON = (0.9, 0.999), 1e-8  # Adam's (Kingma & Ba 2015)
 SNAPSHOTS = 12  # snapshots of the field and the samples over a training, besides the untrained one
-SAMPLING_STEPS = 40  # of DDPM and of DDIM, for each snapshot's particles
-PARTICLES = 400
+SAMPLING_STEPS = 30  # of DDPM and of DDIM, for each snapshot's particles
+PARTICLES = 300
 PROJECTIONS = 64  # directions of the sliced Wasserstein distance
 
 
@@ -188,19 +189,27 @@ class _Student:
     step: int = 0  # steps taken
     reported: int = 0  # steps the student's loop has handed on
     losses: list[float] = field(default_factory=list)
+    snapshots: list[Snapshot] = field(default_factory=list)  # taken, not yet handed on
+    snapshot_step: int = -1  # the step of the latest snapshot; -1: none yet, not even the untrained one
+
+    def snapshot_due(self, share: float = 1.0) -> bool:
+        """Whether `share` of the steps between two snapshots have passed since the latest (or this is the last)."""
+        every = max(1, self.settings.steps // SNAPSHOTS)
+        return self.step == self.settings.steps or self.step - self.snapshot_step >= share * every
 
 
 @dataclass(frozen=True)
 class _Progress:
-    """What a student's loop hands on at each turn: the steps taken since its last turn, maybe a snapshot."""
+    """What a student's loop hands on at each turn: the steps taken since its last turn, the snapshots taken."""
 
     step: int
     losses: list[float]
-    snapshot: Snapshot | None
+    snapshots: list[Snapshot]
 
 
 _students: list[_Student] = []  # those training now, in the order they joined
-statistics = {"class_steps": 0, "largest_class": 0}  # batched steps taken; most students in one pass
+# batched steps taken; most students in one step's pass; most students' snapshots sampled together
+statistics = {"class_steps": 0, "largest_class": 0, "largest_sampling": 0}
 
 
 def _enrol(points: np.ndarray, settings: TrainingSettings) -> _Student:
@@ -252,18 +261,27 @@ def _batch(student: _Student) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def _train_together() -> None:
-    """One step for every student still training: a forward and backward pass per network width."""
+    """One step for every student still training, a forward and backward pass per network width; before it the
+    untrained networks' snapshots of those who joined, after it the snapshots due, each set in one batched sampling."""
+    if joined := [student for student in _students if student.snapshot_step < 0]:
+        _snapshots_together(joined)
     training = [student for student in _students if student.step < student.settings.steps]
     for width in sorted({student.settings.width for student in training}):
         _step([student for student in training if student.settings.width == width])
+    if any(student.snapshot_due() for student in training):  # with those half-way there: students who joined at
+        _snapshots_together([student for student in training if student.snapshot_due(0.5)])  # other times fall in step
+
+
+def _stacked(students: list[_Student], part: str = "parameters") -> dict[str, torch.Tensor]:
+    """The students' weights (or Adam moments), each tensor stacked over the students."""
+    return {
+        name: torch.stack([getattr(student, part)[name] for student in students]) for name in students[0].parameters
+    }
 
 
 def _step(group: list[_Student]) -> None:
     noisy, timesteps, noise = (torch.stack(parts) for parts in zip(*(_batch(student) for student in group)))
-    stacked = {
-        part: {name: torch.stack([getattr(student, part)[name] for student in group]) for name in group[0].parameters}
-        for part in ("parameters", "exp_avg", "exp_avg_sq")
-    }
+    stacked = {part: _stacked(group, part) for part in ("parameters", "exp_avg", "exp_avg_sq")}
     # 3. the simple loss ‖ε − ε̂(x_t, t)‖² (Ho et al. 2020, eq. 14) and its gradient, every student's in one pass:
     # each student's loss depends on their own weights only, so the gradient of the sum is each one's own
     with torch.enable_grad():
@@ -294,24 +312,61 @@ def _step(group: list[_Student]) -> None:
     statistics["largest_class"] = max(statistics["largest_class"], len(group))
 
 
+def _denoise_together(calls: list[tuple[_Student, torch.Tensor, torch.Tensor]]) -> list[torch.Tensor]:
+    """ε̂ of many students' network calls (student, points, timestep), those of one width and size in one pass."""
+    outputs: list[torch.Tensor | None] = [None] * len(calls)
+    groups: dict[tuple, list[int]] = {}
+    for index, (student, points, _) in enumerate(calls):
+        groups.setdefault((student.settings.width, points.shape), []).append(index)
+    for indices in groups.values():
+        group = [calls[index] for index in indices]
+        parameters = {
+            name: torch.stack([call[0].parameters[name] for call in group]) for name in group[0][0].parameters
+        }
+        points = torch.stack([call[1] for call in group])
+        timesteps = torch.stack([torch.as_tensor(call[2]).expand(points.shape[1]) for call in group])
+        embedded = toy2d.NoisePredictor.embed(points.flatten(0, 1), timesteps.flatten()).unflatten(0, points.shape[:2])
+        for index, output in zip(indices, _forward(group[0][0].model.layers, parameters, embedded)):
+            outputs[index] = output
+    return outputs
+
+
 @torch.no_grad()
-def _snapshot(student: _Student) -> Snapshot:
-    settings, model = student.settings, student.model
-    model.load_state_dict(student.parameters)
+def _snapshots_together(students: list[_Student]) -> None:
+    """A snapshot of each student's current weights. Every student's reverse process (`toy2d.reverse_from_noise`,
+    DDPM and DDIM) runs as a greenlet that pauses at its network call; once all wait, their calls run as one pass."""
+
+    def sample(student: _Student) -> toy2d.ToyStep:
+        def denoise(points: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
+            return greenlet.getcurrent().parent.switch((student, points, timestep))  # back with ε̂
+
+        settings = student.settings
+        *_, last = toy2d.reverse_from_noise(denoise, SAMPLING_STEPS, settings.seed, PARTICLES, settings.schedule)
+        return last
+
+    tasks = [greenlet(sample) for _ in students]
+    values = [task.switch(student) for task, student in zip(tasks, students)]  # a call (tuple), or the end
+    while waiting := [index for index, value in enumerate(values) if isinstance(value, tuple)]:
+        for index, output in zip(waiting, _denoise_together([values[index] for index in waiting])):
+            values[index] = tasks[index].switch(output)
     grid = toy2d.grid_points()
-    scores = toy2d.score(model, grid, settings.timestep, settings.schedule)
-    *_, last = toy2d.reverse_from_noise(model, SAMPLING_STEPS, settings.seed, PARTICLES, settings.schedule)
-    data = student.data.numpy()
-    return Snapshot(
-        step=student.step,
-        grid=grid.numpy(),
-        scores=scores.numpy(),
-        ddpm=last.ddpm,
-        ddim=last.ddim,
-        ddpm_distance=sliced_wasserstein(last.ddpm, data),
-        ddim_distance=sliced_wasserstein(last.ddim, data),
-        weights={name: value.numpy().copy() for name, value in student.parameters.items()},
-    )
+    for student, last in zip(students, values):
+        settings, model, data = student.settings, student.model, student.data.numpy()
+        model.load_state_dict(student.parameters)
+        student.snapshots.append(
+            Snapshot(
+                step=student.step,
+                grid=grid.numpy(),
+                scores=toy2d.score(model, grid, settings.timestep, settings.schedule).numpy(),
+                ddpm=last.ddpm,
+                ddim=last.ddim,
+                ddpm_distance=sliced_wasserstein(last.ddpm, data),
+                ddim_distance=sliced_wasserstein(last.ddim, data),
+                weights={name: value.numpy().copy() for name, value in student.parameters.items()},
+            )
+        )
+        student.snapshot_step = student.step
+    statistics["largest_sampling"] = max(statistics["largest_sampling"], len(students))
 
 
 @contextmanager
@@ -332,18 +387,13 @@ def _lessons(student: _Student) -> Iterator[_Progress]:
     """A student's loop on the torch thread: in the class from its first turn to its end (or its closing)."""
     _students.append(student)
     try:
-        with _one_thread():
-            progress = _Progress(0, [], _snapshot(student))
-        yield progress
-        every = max(1, student.settings.steps // SNAPSHOTS)
+        yield _Progress(0, [], [])  # joined: the next step of the class takes its untrained snapshot first
         while student.reported < student.settings.steps:  # another's turn may have taken its last step
-            with _one_thread():
-                if student.step == student.reported:  # this round's step is not taken yet: take it, for everyone
+            if student.step == student.reported:  # this round's step is not taken yet: take it, for everyone
+                with _one_thread():
                     _train_together()
-                due = student.step // every > student.reported // every or student.step == student.settings.steps
-                losses = student.losses[student.reported : student.step]
-                student.reported = student.step
-                progress = _Progress(student.step, losses, _snapshot(student) if due else None)
+            progress = _Progress(student.step, student.losses[student.reported : student.step], student.snapshots)
+            student.reported, student.snapshots = student.step, []
             yield progress
     finally:
         _students.remove(student)
@@ -361,7 +411,10 @@ def train_steps(points: np.ndarray, settings: TrainingSettings) -> Iterator[Trai
     with closing(torch_thread.steps(_lessons(student))) as lessons:
         for progress in lessons:
             losses[progress.step - len(progress.losses) : progress.step] = progress.losses
-            snapshot = progress.snapshot or snapshot
-            untrained = untrained or snapshot
-            elapsed = time.perf_counter() - started
-            yield TrainingUpdate(progress.step, settings.steps, elapsed, losses[: progress.step], snapshot, untrained)
+            for snapshot in progress.snapshots:
+                untrained = untrained or snapshot
+            if untrained is not None:  # the first update comes with the untrained network's snapshot
+                elapsed = time.perf_counter() - started
+                yield TrainingUpdate(
+                    progress.step, settings.steps, elapsed, losses[: progress.step], snapshot, untrained
+                )

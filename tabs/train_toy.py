@@ -29,6 +29,7 @@ DRAWING, TYPED = "my drawing", "my points"
 SOURCES = (DRAWING, *toy2d.DATA_SETS, TYPED)
 CANVAS_SIZE = 256  # pixels of the drawing canvas, a square: [-1.5, 1.5]²
 UPDATE_SECONDS = 0.25  # a student sees an update at most this often (less often when many train at once)
+PICTURES_PER_SECOND = 10  # loss curves drawn and sent a second, for all students together (at most 4 each)
 EXPLANATION = """
 ## Train a diffusion model yourself
 Draw a shape (a spiral, your initials, a smile) or pick a preset, and press **Train**. A small network learns to
@@ -94,13 +95,18 @@ def snapshot_picture(update: TrainingUpdate, data: np.ndarray, settings: Trainin
 
 
 def views(
-    update: TrainingUpdate, settings: TrainingSettings, picture: np.ndarray, stopped: str = "", files: tuple = ()
+    update: TrainingUpdate,
+    settings: TrainingSettings,
+    picture: np.ndarray | None,
+    stopped: str = "",
+    files: tuple = (),
+    loss: bool = True,
 ) -> tuple:
-    """The tab's outputs for one update: the loss curve, the field and samples, the status, the two distances, and
-    the files (skipped until the end)."""
+    """The tab's outputs for one update: the loss curve (if `loss`), the field and samples (if a `picture`), the
+    status, the two distances, and the files (skipped until the end)."""
     return (
-        plots.loss_picture(update.losses, settings.steps),
-        picture,
+        plots.loss_picture(update.losses, settings.steps) if loss else gr.skip(),
+        gr.skip() if picture is None else picture,
         status_text(update, settings, stopped),
         round(update.snapshot.ddpm_distance, 4),
         round(update.untrained.ddpm_distance, 4),
@@ -134,21 +140,29 @@ def run_train_toy(
         settings.check()
         cloud = training_points(data, drawing, points, settings.seed)
     pictures: list[np.ndarray] = []  # the field and the samples at each snapshot: the animation
-    shown_at, stopped = 0.0, ""
+    shown, stopped, drawn_step = {"status": 0.0, "loss": 0.0}, "", -1
     with user_errors():
         for update in toy_training.train_steps(cloud, settings):
-            if update.snapshot.step == update.step:  # a new snapshot: drawn for the animation, shown at once
+            new_snapshot = update.snapshot.step != drawn_step
+            if new_snapshot:  # drawn for the animation, shown at once
                 pictures.append(snapshot_picture(update, cloud, settings))
+                drawn_step = update.snapshot.step
             if runs.stop_requested(slot):
                 stopped = "Stopped"
             elif update.elapsed > limits.RUN_SECONDS:
                 stopped = f"Stopped at the time limit of {limits.RUN_SECONDS:g} s"
             if update.is_last or stopped:
                 break
-            interval = max(UPDATE_SECONDS, runs.going() / limits.STREAMED_UPDATES_PER_SECOND)
-            if time.monotonic() - shown_at >= interval or update.snapshot.step == update.step:
-                shown_at = time.monotonic()
-                yield views(update, settings, pictures[-1])
+            # every picture sent is encoded and written by the server: the status (text) goes more often than the
+            # loss curve, the field only when it changed; all less often the more students train at once
+            now, going = time.monotonic(), runs.going()
+            status_due = now - shown["status"] >= max(UPDATE_SECONDS, going / limits.STREAMED_UPDATES_PER_SECOND)
+            loss_due = now - shown["loss"] >= max(UPDATE_SECONDS, going / PICTURES_PER_SECOND)
+            if new_snapshot or loss_due or status_due:
+                shown["status"] = now
+                if loss_due:
+                    shown["loss"] = now
+                yield views(update, settings, pictures[-1] if new_snapshot else None, loss=loss_due)
     if stopped:
         gr.Warning(f"{stopped} after step {update.step}; the files hold the weights of step {update.snapshot.step}.")
     names = {"data": data, "steps": settings.steps, "schedule": settings.schedule, "width": settings.width}

@@ -26,6 +26,7 @@ def test_the_loss_and_the_samples_distance_fall_on_a_ring() -> None:
     assert update.untrained.step == 0 and update.snapshot.step == 400
     assert update.snapshot.ddpm_distance < 0.5 * update.untrained.ddpm_distance
     assert update.snapshot.ddpm.shape == (toy_training.PARTICLES, 2) and update.snapshot.scores.shape == (441, 2)
+    assert toy_training.statistics["largest_sampling"] >= 1
     # the score at small t points towards the ring: inwards outside it
     outside = np.linalg.norm(update.snapshot.grid, axis=1) > 1.6
     radial = (update.snapshot.scores[outside] * update.snapshot.grid[outside]).sum(1)
@@ -34,10 +35,10 @@ def test_the_loss_and_the_samples_distance_fall_on_a_ring() -> None:
 
 def test_updates_come_every_step_with_snapshots_every_so_often() -> None:
     updates = list(train_steps(toy_training.preset_points("two moons"), TrainingSettings(steps=60, width=32)))
-    assert [update.step for update in updates] == list(range(61))
+    assert [update.step for update in updates] == list(range(1, 61))  # alone: every step, the untrained one first
     snapshot_steps = sorted({update.snapshot.step for update in updates})
-    assert snapshot_steps[0] == 0 and snapshot_steps[-1] == 60 and len(snapshot_steps) >= toy_training.SNAPSHOTS
-    assert all(update.untrained is updates[0].snapshot for update in updates)
+    assert snapshot_steps[-1] == 60 and len(snapshot_steps) >= toy_training.SNAPSHOTS
+    assert all(update.untrained.step == 0 and update.untrained is updates[0].untrained for update in updates)
 
 
 def weights_after(generator) -> dict[str, np.ndarray]:
@@ -72,6 +73,7 @@ def test_a_student_trains_the_same_alone_and_in_a_class() -> None:
                 finals[id(generator)] = update
     in_class = finals[id(student)].snapshot.weights
     assert toy_training.statistics["largest_class"] >= 3  # trained together, not one after another
+    assert toy_training.statistics["largest_sampling"] >= 2  # their snapshots sampled together too
     toy_training.statistics["largest_class"] = max(classes_before, toy_training.statistics["largest_class"])
     for name, weight in alone.items():
         assert np.abs(weight - in_class[name]).max() <= WEIGHTS_BOUND, name
