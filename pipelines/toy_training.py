@@ -84,8 +84,14 @@ def sliced_wasserstein(samples: np.ndarray, data: np.ndarray, projections: int =
     angles = np.pi * (np.arange(projections) + 0.5) / projections  # evenly spread directions: no randomness
     directions = np.stack([np.cos(angles), np.sin(angles)])
     sample_shadows = np.sort(samples @ directions, axis=0)
-    levels = (np.arange(len(samples)) + 0.5) / len(samples)
-    data_shadows = np.quantile(data @ directions, levels, axis=0)  # the data's shadows at the samples' ranks
+    # the data's shadows at the samples' ranks: its quantiles, interpolated between its sorted shadows (as
+    # np.quantile does, which took 20 ms a call here, a tenth of a class's snapshot)
+    sorted_data = np.sort(data @ directions, axis=0)
+    positions = (np.arange(len(samples)) + 0.5) / len(samples) * (len(data) - 1)
+    below = np.floor(positions).astype(int)
+    above = np.minimum(below + 1, len(data) - 1)
+    weights = (positions - below)[:, None]
+    data_shadows = sorted_data[below] * (1 - weights) + sorted_data[above] * weights
     return float(np.abs(sample_shadows - data_shadows).mean())
 
 
