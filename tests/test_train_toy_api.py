@@ -3,6 +3,8 @@ and bad input answered with a message while the server keeps serving."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
@@ -66,6 +68,20 @@ def test_a_drawing_sent_through_the_api_is_trained_on(client: Client, tmp_path) 
     drawing = {"background": None, "layers": [handle_file(str(path))], "composite": handle_file(str(path))}
     *_, last = train(client, data=train_toy.DRAWING, drawing=drawing)
     assert last[2].startswith("Done") and last[3] < last[4]
+
+
+def test_a_student_who_leaves_mid_training_leaves_the_class(client: Client) -> None:
+    job = client.submit(**arguments(steps=5000), api_name="/train_toy")
+    deadline = time.monotonic() + 120
+    while not job.outputs():  # the first update: the student is in the class
+        assert time.monotonic() < deadline, "no update within 120 s"
+        time.sleep(0.05)
+    job.cancel()  # as a closed page does: Gradio closes the run's generator
+    *_, last = train(client, steps=50)  # the server keeps serving
+    assert last[2].startswith("Done")
+    while toy_training._students:  # the app runs in this process: the class is empty again
+        assert time.monotonic() < deadline, f"{len(toy_training._students)} students left in the class"
+        time.sleep(0.05)
 
 
 @pytest.mark.parametrize(
