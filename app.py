@@ -20,6 +20,7 @@ from tabs import (
     png_info,
     super_resolution,
     text_to_image,
+    train_toy,
     unconditional,
 )
 from ui import gpu, sessions
@@ -27,10 +28,12 @@ from ui.components import CSS
 
 sessions.install()  # new visitors' first events: cheaper on the event loop (ui/sessions.py)
 
-# The reverse process first (noise turning into a picture), then why it works, then ways to steer it, then tools.
+# The reverse process first (noise turning into a picture), then why it works (and training one's own), then ways to
+# steer it, then tools.
 TABS = (
     unconditional,
     how_it_works,
+    train_toy,
     classifier_guidance,
     text_to_image,
     inpainting,

@@ -14,7 +14,7 @@ towards where the data is. The networks are trained by `python -m train.train_to
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -34,8 +34,18 @@ from pipelines.forward_process import SCHEDULES, check_seed, check_timestep, noi
 DATA_SETS = ("two moons", "ring", "word")
 WORD = "HI"  # the letters of the "word" data set: few and large, so that they read at a glance
 MODELS_DIR = Path(__file__).resolve().parent.parent / "assets" / "models" / "toy2d"
-# DDPM's linear schedule, T = 1000; "trailing" spacing starts every run at t = T-1, from pure noise.
-SCHEDULE = {"num_train_timesteps": 1000, **SCHEDULES["linear"], "clip_sample": False, "timestep_spacing": "trailing"}
+TOY_SCHEDULES = tuple(name for name, settings in SCHEDULES.items() if settings is not None)  # not "model"
+
+
+def schedule_config(schedule: str) -> dict:
+    """A DDPM/DDIM scheduler config of T = 1000 on `schedule`; "trailing" spacing starts every run at t = T-1,
+    from pure noise."""
+    if schedule not in TOY_SCHEDULES:
+        raise ValueError(f"Unknown schedule '{schedule}'; choose one of: {', '.join(TOY_SCHEDULES)}.")
+    return {"num_train_timesteps": 1000, **SCHEDULES[schedule], "clip_sample": False, "timestep_spacing": "trailing"}
+
+
+SCHEDULE = schedule_config("linear")  # the committed networks': DDPM's linear schedule
 HIDDEN = 128  # width of the network's three hidden layers
 EMBEDDING = 32  # size of each sinusoidal embedding: of x, of y, of t
 COORDINATE_SCALE = 25.0  # coordinates are embedded as if they were timesteps 25 times as large
@@ -63,10 +73,15 @@ class NoisePredictor(torch.nn.Module):
         )
 
     def forward(self, points: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        return self.layers(self.embed(points, timesteps))
+
+    @staticmethod
+    def embed(points: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        """What the layers see: the embeddings of x, y and t side by side, (points, 3 * EMBEDDING)."""
         timesteps = timesteps.expand(points.shape[0]) if timesteps.dim() else timesteps.repeat(points.shape[0])
         values = (points[:, 0] * COORDINATE_SCALE, points[:, 1] * COORDINATE_SCALE, timesteps)
         embeddings = [get_timestep_embedding(value, EMBEDDING, flip_sin_to_cos=True) for value in values]
-        return self.layers(torch.cat(embeddings, dim=1))
+        return torch.cat(embeddings, dim=1)
 
 
 def check_data_set(data_set: str) -> None:
@@ -123,9 +138,10 @@ def load_model(data_set: str) -> NoisePredictor:
     return torch_thread.run(load)
 
 
-@lru_cache(maxsize=1)
-def alphas_cumprod() -> torch.Tensor:
-    return torch_thread.run(lambda: DDPMScheduler(**SCHEDULE).alphas_cumprod)
+@lru_cache(maxsize=len(TOY_SCHEDULES))
+def alphas_cumprod(schedule: str = "linear") -> torch.Tensor:
+    config = schedule_config(schedule)
+    return torch_thread.run(lambda: DDPMScheduler(**config).alphas_cumprod)
 
 
 @dataclass(frozen=True)
@@ -145,10 +161,13 @@ def grid_points() -> torch.Tensor:
     return torch.cartesian_prod(axis, axis)
 
 
+Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # ε̂(x_t, t): a NoisePredictor, or its weights called
+
+
 @torch.no_grad()
-def score(model: NoisePredictor, points: torch.Tensor, timestep: int) -> torch.Tensor:
+def score(model: Denoiser, points: torch.Tensor, timestep: int, schedule: str = "linear") -> torch.Tensor:
     # the noise prediction is the score up to a factor: s(x, t) = -eps(x, t) / sqrt(1 - abar_t) (Song et al. 2021)
-    return -model(points, torch.tensor(timestep)) / (1 - alphas_cumprod()[timestep]).sqrt()
+    return -model(points, torch.tensor(timestep)) / (1 - alphas_cumprod(schedule)[timestep]).sqrt()
 
 
 def noised_view(data_set: str, timestep: int, seed: int = 0, count: int = PARTICLES) -> ToyView:
@@ -185,12 +204,17 @@ def reverse_steps(data_set: str, steps: int, seed: int, count: int = PARTICLES) 
     check_seed(seed)
     if not 1 <= steps <= SCHEDULE["num_train_timesteps"]:
         raise ValueError(f"Steps must be between 1 and {SCHEDULE['num_train_timesteps']}; got {steps}.")
-    return torch_thread.steps(_reverse(load_model(data_set), steps, seed, count))
+    return torch_thread.steps(reverse_from_noise(load_model(data_set), steps, seed, count))
 
 
 @torch.no_grad()
-def _reverse(model: NoisePredictor, steps: int, seed: int, count: int) -> Iterator[ToyStep]:
-    samplers = DDPMScheduler(**SCHEDULE), DDIMScheduler(**SCHEDULE)
+def reverse_from_noise(
+    model: Denoiser, steps: int, seed: int, count: int, schedule: str = "linear"
+) -> Iterator[ToyStep]:
+    """The reverse process of `count` particles on the calling thread (the torch thread): DDPM and DDIM from the
+    same noise, a ToyStep after every step."""
+    config = schedule_config(schedule)
+    samplers = DDPMScheduler(**config), DDIMScheduler(**config)
     for sampler in samplers:
         sampler.set_timesteps(steps)
     started = time.perf_counter()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 
 import gradio as gr
 import numpy as np
@@ -24,7 +24,7 @@ from pipelines.keepsakes import plots
 from pipelines.unconditional import DEFAULT_MODEL, MAX_SEED, PIPELINE_CLASSES
 from ui import gpu
 from ui.components import EXAMPLES_DIR, UPLOAD_SETTINGS, checked, model_dropdown
-from ui.stream import whole_number
+from ui.stream import user_errors, whole_number
 
 EXAMPLES = sorted(str(path) for path in EXAMPLES_DIR.glob("*.png"))  # the shapes scenes and the photos
 TITLE, ID = "How it works", "how-it-works"
@@ -64,15 +64,6 @@ Sampling follows the arrows back from pure noise. DDPM (Ho et al. 2020) adds fre
 particles jitter; DDIM (Song et al. 2020) with η = 0 adds none, each particle following a fixed path, which is
 why it can take far fewer steps. Both start from the same noise.
 """
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Input the pipelines refuse (ValueError) becomes a message for the user; the server keeps serving."""
-    try:
-        yield
-    except ValueError as error:
-        raise gr.Error(str(error)) from error
 
 
 def notices_text(notices: list[str]) -> str:

@@ -151,8 +151,10 @@ def requested_seconds_table() -> list[str]:
     from pipelines import unconditional as unconditional_pipeline
     from pipelines.engine import catalogue
 
-    tasks = {
-        task: {name: component.value for name, component in inputs.items()} for task, inputs in app.tab_inputs.items()
+    tasks = {  # the tabs whose runs go through the GPU function (the Train tab's class trains in the server)
+        task: {name: component.value for name, component in inputs.items()}
+        for task, inputs in app.tab_inputs.items()
+        if task in gpu._runs
     }
     tasks["predict_noise"] = {"image": None, "timestep": 250, "seed": 0, "model": "shapes-ddpm"}  # How it works
     models = {

@@ -147,6 +147,7 @@ def calls() -> dict[str, tuple[list, float | None]]:
         "/image_to_image": (["shapes-ddpm", editor(), "", "", 0.6, 5.0, "DDIM", 10, 2, False], 10),  # runs 6 of 10
         "/strength_sweep": (["shapes-ddpm", scene, "", 2, "0.4, 0.8", "DDIM", 5], 5 * 2),  # a cell per strength
         "/forward_process": ([scene, 400, "model", 0, "shapes-ddpm"], None),  # on the server's CPU
+        "/train_toy": (["ring", None, "", 50, "linear", 32, 100, 0], None),  # the class trains in the server
         "/predict_noise": ([scene, 400, 0, "shapes-ddpm"], 1),
     }
 

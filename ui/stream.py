@@ -12,7 +12,7 @@ import functools
 import inspect
 import random
 from collections.abc import Callable, Iterator
-from contextlib import closing, nullcontext
+from contextlib import closing, contextmanager, nullcontext
 
 import gradio as gr
 import numpy as np
@@ -32,6 +32,15 @@ def whole_number(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value) or value != int(value):
         raise gr.Error(f"{name} must be a whole number; got {str(value)[:40]}.")
     return int(value)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Input the pipelines refuse (ValueError) becomes a message for the user; the server keeps serving."""
+    try:
+        yield
+    except ValueError as error:
+        raise gr.Error(str(error)) from error
 
 
 def frame_views(frame: Frame, throttle: Throttle | None = None) -> tuple[np.ndarray, np.ndarray, str]:
@@ -59,11 +68,14 @@ def stopper(task: str) -> Callable[[gr.Request], None]:
     return request_stop
 
 
-def tab_handler(task: str, pipeline_classes: tuple[str, ...] = (), **fixed: object) -> Callable[[Callable], Callable]:
+def tab_handler(
+    task: str, pipeline_classes: tuple[str, ...] = (), gpu_work: bool = True, **fixed: object
+) -> Callable[[Callable], Callable]:
     """Make `run(slot, *inputs)` the handler of tab `task`, `handler(*inputs, request)`: the run of this
     session's tab (`runs.controlled`: Stop ends it, Generate again replaces it), its settings checked here
     (`gpu.check_settings`), then run through the app's one `spaces.GPU` function where there is one (`gpu.register`),
-    asking for the seconds its model, steps and batch size take (`gpu.seconds`). The handler
+    asking for the seconds its model, steps and batch size take (`gpu.seconds`), unless `gpu_work` is False (the
+    Train tab's class trains together in the server's process). The handler
     keeps `run`'s parameter names (the API's) without `slot`. `fixed`: the model and steps of a tab that
     has no input for them, for its GPU seconds, each a value or a function of the inputs by name (a ValueError it
     raises refuses them); `pipeline_classes`, those of the models it takes."""
@@ -84,7 +96,8 @@ def tab_handler(task: str, pipeline_classes: tuple[str, ...] = (), **fixed: obje
             except ValueError as error:
                 raise gr.Error(str(error)) from error
 
-        on_gpu = gpu.register(task, run, gpu_seconds, check)  # every tab through the one `gpu.gpu_run`
+        # every tab through the one `gpu.gpu_run`, but the Train tab's class, which trains in the server's process
+        on_gpu = gpu.register(task, run, gpu_seconds, check) if gpu_work else run
 
         @functools.wraps(run)
         def handler(*inputs: object, request: gr.Request | None = None) -> Iterator[tuple]:

@@ -191,11 +191,16 @@ def trajectory_animation(
     chosen = subsample(frames, max_frames)
     layout = Layout.of(chosen[-1], MAX_SIDE)
     sources = estimate_sources(chosen, decode_seconds)
-    pictures = [frame_picture(frame, layout, source) for frame, source in zip(chosen, sources)]
+    return save_animation([frame_picture(frame, layout, source) for frame, source in zip(chosen, sources)], path)
+
+
+def save_animation(pictures: Sequence[Image.Image], path: str | Path) -> Path:
+    """Write pictures of one size as a looping animated WebP (a GIF where Pillow lacks WebP: `path` then ends in
+    .gif), played in about ANIMATION_SECONDS, the last held a moment; return its path."""
     path = Path(path)
     options = {"save_all": True, "append_images": pictures[1:], "duration": frame_milliseconds(len(pictures))}
     if features.check("webp"):
-        width, height = layout.size
+        width, height = pictures[0].size
         quality = LOSSLESS if width * height <= LOSSLESS_MAX_PIXELS else {"quality": WEBP_QUALITY}
         pictures[0].save(path, format="WEBP", loop=0, **WEBP_SPEED, **quality, **options)
     else:  # every Pillow build we know of has WebP; GIF keeps the animation where one does not

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from pipelines.engine.frames import Frame, LatentFrame
-from pipelines.keepsakes.animation import MAX_FRAMES, contact_sheet, subsample, trajectory_animation
+from pipelines.keepsakes.animation import MAX_FRAMES, contact_sheet, save_animation, subsample, trajectory_animation
 from pipelines.keepsakes.png_info import parameters_text, png_with_parameters
 
 KEEPSAKES_DIR = Path(tempfile.gettempdir()) / "diffusion-playground-keepsakes"
@@ -70,3 +71,22 @@ def keepsakes(
     seeds = list(range(settings["seed"], settings["seed"] + batch_size)) if batch_size > 1 else None
     text = parameters_text({"task": task, **settings, "size": (width, height), "seeds": seeds})
     return Keepsakes(png_with_parameters(result, text, folder / f"{name}.png"), animation, sheet)
+
+
+def training_keepsakes(
+    pictures: Sequence[np.ndarray], weights: Mapping[str, np.ndarray], settings: Mapping[str, object]
+) -> tuple[Path, Path]:
+    """A live training's files (the Train tab): its network's weights as safetensors, float32, the settings in the
+    metadata (load them into `pipelines.toy2d.NoisePredictor(width)`), and the animation of its `pictures` (the
+    field and the samples at each snapshot). Returns their paths."""
+    from safetensors.numpy import save_file
+
+    folder = run_folder()
+    weights_path = folder / "toy-denoiser.safetensors"
+    save_file(
+        {name: np.ascontiguousarray(value) for name, value in weights.items()},
+        weights_path,
+        metadata={name: str(value) for name, value in settings.items()},
+    )
+    animation = save_animation([Image.fromarray(picture) for picture in pictures], folder / "training.webp")
+    return weights_path, animation

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from PIL import Image, ImageDraw, ImageFont
 
 from pipelines.engine.sampling import log_signal_to_noise
 from pipelines.toy2d import GRID_LIMIT, GRID_POINTS, ToyStep, ToyView
@@ -98,3 +99,120 @@ def reverse_figure(step: ToyStep, data: np.ndarray) -> np.ndarray:
     done = " → 0: the samples" if step.is_last else ""
     figure.suptitle(f"step {step.step} / {step.total_steps} · t = {step.timestep}{done}", fontsize=11)
     return to_image(figure)
+
+
+# The Train tab's pictures, drawn with Pillow rather than matplotlib: a class of 30 streams them at once, and a
+# matplotlib figure of the toy took 0.2-1 s on the shared 2 cores, a Pillow one a few milliseconds.
+PANEL = 240  # pixels of a square panel
+TITLE_HEIGHT = 18
+RGB = {"data": (187, 187, 187), "particles": (31, 119, 180), "score": (214, 39, 40), "text": (30, 30, 30)}
+
+
+def _font(size: int = 12) -> ImageFont.FreeTypeFont:
+    return ImageFont.load_default(size=size)
+
+
+def _pixels(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of `points` in a panel over [-LIMIT, LIMIT]², y upwards."""
+    scale = (PANEL - 1) / (2 * LIMIT)
+    return (LIMIT - points[:, 1]) * scale, (points[:, 0] + LIMIT) * scale
+
+
+def _dots(panel: np.ndarray, points: np.ndarray, colour: tuple[int, int, int]) -> None:
+    """2x2-pixel dots at `points`; those off the panel are left out."""
+    rows, columns = (np.round(value).astype(int) for value in _pixels(points))
+    inside = (rows >= 0) & (rows < PANEL - 1) & (columns >= 0) & (columns < PANEL - 1)
+    rows, columns = rows[inside], columns[inside]
+    for row_offset in (0, 1):
+        for column_offset in (0, 1):
+            panel[rows + row_offset, columns + column_offset] = colour
+
+
+def _arrows(draw: ImageDraw.ImageDraw, grid: np.ndarray, scores: np.ndarray) -> None:
+    """The score field as arrows, length ∝ |s| with one grid spacing for the 90th percentile, longer ones capped
+    (as `toy_figure`)."""
+    lengths = np.linalg.norm(scores, axis=1)
+    reference = max(np.percentile(lengths, 90), 1e-8)
+    spacing = 2 * GRID_LIMIT / (GRID_POINTS - 1)
+    capped = scores * (np.minimum(lengths, reference) / np.maximum(lengths, 1e-8) * spacing / reference)[:, None]
+    start_rows, start_columns = _pixels(grid)
+    end_rows, end_columns = _pixels(grid + capped)
+    for row, column, end_row, end_column in zip(start_rows, start_columns, end_rows, end_columns):
+        draw.line((column, row, end_column, end_row), fill=RGB["score"])
+        draw.rectangle((end_column - 1, end_row - 1, end_column + 1, end_row + 1), fill=RGB["score"])  # the head
+
+
+def _panel(
+    title: str, data: np.ndarray, particles: np.ndarray | None = None, field: tuple | None = None
+) -> Image.Image:
+    """A titled panel: the data in grey, `particles` in blue, `field` (grid, scores) as arrows."""
+    canvas = np.full((PANEL, PANEL, 3), 255, np.uint8)
+    _dots(canvas, data, RGB["data"])
+    if particles is not None:
+        _dots(canvas, particles, RGB["particles"])
+    panel = Image.fromarray(canvas)
+    if field is not None:
+        _arrows(ImageDraw.Draw(panel), *field)
+    picture = Image.new("RGB", (PANEL, PANEL + TITLE_HEIGHT), "white")
+    picture.paste(panel, (0, TITLE_HEIGHT))
+    draw = ImageDraw.Draw(picture)
+    draw.rectangle((0, TITLE_HEIGHT, PANEL - 1, PANEL + TITLE_HEIGHT - 1), outline=(120, 120, 120))
+    draw.text((4, 2), title, fill=RGB["text"], font=_font())
+    return picture
+
+
+def training_picture(
+    data: np.ndarray,
+    grid: np.ndarray,
+    scores: np.ndarray,
+    timestep: int,
+    ddpm: np.ndarray,
+    ddim: np.ndarray,
+    caption: str,
+) -> np.ndarray:
+    """Three panels over the data (grey): the score field at t (red arrows), DDPM's particles and DDIM's (blue),
+    under a caption; (height, width, 3) uint8."""
+    panels = [
+        _panel(f"score s(x, t) at t = {timestep}", data, field=(grid, scores)),
+        _panel("DDPM samples", data, ddpm),
+        _panel("DDIM samples (eta = 0)", data, ddim),
+    ]
+    gap = 6
+    picture = Image.new("RGB", (3 * PANEL + 2 * gap, PANEL + 2 * TITLE_HEIGHT + 4), "white")
+    ImageDraw.Draw(picture).text((4, 2), caption, fill=RGB["text"], font=_font(13))
+    for index, panel in enumerate(panels):
+        picture.paste(panel, (index * (PANEL + gap), TITLE_HEIGHT + 4))
+    return np.asarray(picture)
+
+
+def loss_picture(losses: np.ndarray, total_steps: int, width: int = 3 * PANEL + 12, height: int = 200) -> np.ndarray:
+    """The loss of every step (faint) and its running mean over 50 steps, log scale, against the step."""
+    picture = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(picture)
+    left, top, right, bottom = 44, 20, width - 10, height - 22
+    draw.rectangle((left, top, right, bottom), outline=(120, 120, 120))
+    draw.text((left, 3), "loss |eps - eps_hat|^2 per step (grey), mean of 50 (blue)", fill=RGB["text"], font=_font())
+    draw.text((left, bottom + 5), "0", fill=RGB["text"], font=_font(11))
+    draw.text((right - 40, bottom + 5), f"{total_steps} steps", fill=RGB["text"], font=_font(11))
+    losses = np.asarray(losses, dtype=np.float64)
+    losses = losses[np.isfinite(losses) & (losses > 0)]
+    if len(losses) == 0:
+        return np.asarray(picture)
+    logs = np.log10(losses)
+    low, high = np.floor(logs.min() * 2) / 2, np.ceil(logs.max() * 2) / 2 + 1e-9
+    for level in np.arange(low, high + 0.01, 0.5):  # grid lines at 10^(k/2)
+        row = bottom - (level - low) / (high - low) * (bottom - top)
+        draw.line((left, row, right, row), fill=(230, 230, 230))
+        draw.text((2, row - 7), f"{10**level:.2g}", fill=RGB["text"], font=_font(11))
+
+    def line(values: np.ndarray, colour: tuple[int, int, int]) -> None:
+        columns = left + np.arange(len(values)) / max(1, total_steps - 1) * (right - left)
+        rows = bottom - (values - low) / (high - low) * (bottom - top)
+        draw.line(list(zip(columns.tolist(), rows.tolist())), fill=colour, width=1 if colour == RGB["data"] else 2)
+
+    line(logs, RGB["data"])
+    window = 50
+    sums = np.cumsum(losses)
+    sums[window:] = sums[window:] - sums[:-window]
+    line(np.log10(sums / np.minimum(np.arange(1, len(losses) + 1), window)), RGB["particles"])
+    return np.asarray(picture)

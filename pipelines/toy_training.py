@@ -1,0 +1,427 @@
+"""Train the 2D toy's denoiser live, a whole class at once: each student's own small network
+(`toy2d.NoisePredictor`) on their own points, every student's step taken in one batched forward and backward pass.
+
+    from pipelines import toy_training
+    points = toy_training.preset_points("ring")  # or drawing_points(mask), parse_points("0.1, 0.2\\n...")
+    for update in toy_training.train_steps(points, toy_training.TrainingSettings(steps=1500)):
+        print(update.step, update.losses[-1], update.snapshot.ddpm_distance, update.untrained.ddpm_distance)
+
+Each update carries the loss of every step so far and the latest *snapshot* of the current weights (taken about
+SNAPSHOTS times over a training, and of the untrained weights at step 0): the score field at the chosen t, particles
+sampled from pure noise by DDPM and by DDIM, and how far those samples are from the data, the sliced Wasserstein
+distance (`sliced_wasserstein`).
+
+The class: every student's training runs on the torch thread (`pipelines.engine.torch_thread`) as a written-out loop,
+one step per turn, in turn with the generation tabs' loops and between their pipelines' steps. The first student of a
+round whose step has not been taken yet takes one step for every student training (`_train_together`): the students'
+weights are stacked, each Linear layer of the network becomes one batched matrix product (`torch.baddbmm`) over all
+students, each on their own batch, so one forward and one backward pass give every student's loss and gradient
+(students of one network width together); Adam then steps every student's weights at their own step count and
+learning rate. The snapshots due after a class step are sampled together as well (`_snapshots_together`: every
+student's reverse process a greenlet paused at its network call, their calls run as one pass). A student joins at
+their first turn and leaves when their loop ends or is closed (Stop, or a user who left), as the UNet calls of
+`pipelines/engine/batching.py` do. Each student draws their batches from their own generator, seeded by their seed:
+a student's weights do not depend on who else trains, except by float rounding (kernels summing in another order at
+another batch size; `tests/test_toy_training.py` states the bound, WEIGHTS_BOUND; measured: bit-identical).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from greenlet import greenlet
+
+from pipelines import toy2d
+from pipelines.engine import torch_thread
+from pipelines.forward_process import check_seed, check_timestep, noisy_sample
+
+DATA_POINTS = 2000  # points drawn from a preset or a drawing
+MIN_POINTS, MAX_POINTS = 20, 5000  # points a training takes
+DRAWING_LIMIT = 1.5  # a drawing's canvas becomes the square [-1.5, 1.5]², where the presets lie
+CANVAS_LIMIT = toy2d.GRID_LIMIT  # typed points must lie in the square the field is drawn on, [-2, 2]²
+STEPS_RANGE = (50, 5000)
+DEFAULT_STEPS = 1500
+WIDTHS = (32, 64, 128)  # of the network's three hidden layers
+DEFAULT_WIDTH = 64
+BATCH_SIZE = 128  # points per student per step
+LEARNING_RATE, WARMUP_STEPS = 3e-3, 100  # then a cosine decay to 0 at the last step (as train/common.py)
+BETAS, EPSILON = (0.9, 0.999), 1e-8  # Adam's (Kingma & Ba 2015)
+SNAPSHOTS = 12  # snapshots of the field and the samples over a training, besides the untrained one
+SAMPLING_STEPS = 30  # of DDPM and of DDIM, for each snapshot's particles
+PARTICLES = 300
+PROJECTIONS = 64  # directions of the sliced Wasserstein distance
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    steps: int = DEFAULT_STEPS
+    schedule: str = "linear"  # one of toy2d.TOY_SCHEDULES
+    width: int = DEFAULT_WIDTH
+    timestep: int = 100  # where the score field is drawn
+    seed: int = 0  # of the initial weights, the batches and the particles' noise
+
+    def check(self) -> None:
+        low, high = STEPS_RANGE
+        if not low <= self.steps <= high:
+            raise ValueError(f"Training steps must be between {low} and {high}; got {self.steps}.")
+        if self.width not in WIDTHS:
+            raise ValueError(f"Network width must be one of {', '.join(map(str, WIDTHS))}; got {self.width}.")
+        toy2d.schedule_config(self.schedule)
+        check_timestep(self.timestep, toy2d.SCHEDULE["num_train_timesteps"])
+        check_seed(self.seed)
+
+
+def sliced_wasserstein(samples: np.ndarray, data: np.ndarray, projections: int = PROJECTIONS) -> float:
+    """The sliced Wasserstein distance (Rabin et al. 2011): how far, on average over directions, the samples' shadow
+    on a line must move to cover the data's shadow; 0 when the two clouds are spread alike. Samples off the canvas
+    count as on its edge (an untrained network's fly off to hundreds)."""
+    samples = np.clip(samples, -CANVAS_LIMIT, CANVAS_LIMIT)
+    angles = np.pi * (np.arange(projections) + 0.5) / projections  # evenly spread directions: no randomness
+    directions = np.stack([np.cos(angles), np.sin(angles)])
+    sample_shadows = np.sort(samples @ directions, axis=0)
+    # the data's shadows at the samples' ranks: its quantiles, interpolated between its sorted shadows (as
+    # np.quantile does, which took 20 ms a call here, a tenth of a class's snapshot)
+    sorted_data = np.sort(data @ directions, axis=0)
+    positions = (np.arange(len(samples)) + 0.5) / len(samples) * (len(data) - 1)
+    below = np.floor(positions).astype(int)
+    above = np.minimum(below + 1, len(data) - 1)
+    weights = (positions - below)[:, None]
+    data_shadows = sorted_data[below] * (1 - weights) + sorted_data[above] * weights
+    return float(np.abs(sample_shadows - data_shadows).mean())
+
+
+def check_points(points: np.ndarray) -> np.ndarray:
+    """(N, 2) float32 points on the canvas, MIN_POINTS to MAX_POINTS of them."""
+    points = np.asarray(points, dtype=np.float32)
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise ValueError(f"Points must be pairs (x, y); got an array of shape {points.shape}.")
+    if not MIN_POINTS <= len(points) <= MAX_POINTS:
+        raise ValueError(f"Training takes {MIN_POINTS} to {MAX_POINTS} points; got {len(points)}.")
+    off = ~(np.isfinite(points).all(axis=1) & (np.abs(points) <= CANVAS_LIMIT).all(axis=1))
+    if off.any():
+        x, y = points[off][0]
+        raise ValueError(
+            f"{off.sum()} of the {len(points)} points are off the canvas [-{CANVAS_LIMIT:g}, {CANVAS_LIMIT:g}]², "
+            f"the first ({x:g}, {y:g})."
+        )
+    return points
+
+
+def preset_points(data_set: str, seed: int = 0) -> np.ndarray:
+    return toy2d.sample_data(data_set, DATA_POINTS, seed)
+
+
+def drawing_points(drawn: np.ndarray, seed: int = 0, count: int = DATA_POINTS) -> np.ndarray:
+    """`count` points spread over the drawn pixels of a canvas (`drawn`: (height, width) bool), each anywhere in its
+    pixel; the canvas's longer side spans [-DRAWING_LIMIT, DRAWING_LIMIT], y upwards."""
+    drawn = np.asarray(drawn, dtype=bool)
+    if drawn.ndim != 2:
+        raise ValueError(f"A drawing is a (height, width) mask; got shape {drawn.shape}.")
+    rows, columns = np.nonzero(drawn)
+    if len(rows) < MIN_POINTS:
+        raise ValueError(
+            f"The drawing has {len(rows)} drawn pixels; draw at least {MIN_POINTS} (a stroke or a few dots)."
+        )
+    rng = np.random.default_rng(seed)
+    chosen = rng.integers(0, len(rows), count)
+    height, width = drawn.shape
+    scale = 2 * DRAWING_LIMIT / max(height, width)
+    x = (columns[chosen] + rng.random(count) - width / 2) * scale
+    y = (height / 2 - rows[chosen] - rng.random(count)) * scale
+    return np.stack([x, y], axis=1).astype(np.float32)
+
+
+def parse_points(text: str) -> np.ndarray:
+    """Points typed one per line as "x, y" (or "x y")."""
+    points = []
+    for number, line in enumerate(str(text).strip().splitlines(), start=1):
+        if not line.strip():
+            continue
+        if len(points) >= MAX_POINTS:
+            raise ValueError(f"Training takes at most {MAX_POINTS} points; the text has more.")
+        try:
+            x, y = (float(value) for value in line.replace(",", " ").split())
+        except ValueError:
+            raise ValueError(f"Line {number} is not a point 'x, y': {line[:40]!r}.") from None
+        points.append((x, y))
+    return check_points(np.array(points, dtype=np.float32).reshape(-1, 2))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The current weights at one step: their score field, their samples, and how close those are to the data."""
+
+    step: int
+    grid: np.ndarray  # where the field is drawn, (points, 2)
+    scores: np.ndarray  # s(x, t) = −ε̂(x, t) / √(1 − ᾱ_t) there (Song et al. 2021)
+    ddpm: np.ndarray  # particles from pure noise after SAMPLING_STEPS steps of DDPM (Ho et al. 2020, algorithm 2)
+    ddim: np.ndarray  # the same noise through DDIM, η = 0 (Song et al. 2020)
+    ddpm_distance: float  # sliced Wasserstein distance of the particles to the data
+    ddim_distance: float
+    weights: dict[str, np.ndarray]  # the network's state dict, float32
+
+
+@dataclass(frozen=True)
+class TrainingUpdate:
+    step: int  # training steps done, 0 (untrained) .. total_steps
+    total_steps: int
+    elapsed: float  # seconds since the training started
+    losses: np.ndarray  # the loss of every step so far, (step,)
+    snapshot: Snapshot  # the latest
+    untrained: Snapshot  # step 0's
+
+    @property
+    def is_last(self) -> bool:
+        return self.step == self.total_steps
+
+
+@dataclass(eq=False)
+class _Student:
+    """One student's training, touched only on the torch thread."""
+
+    settings: TrainingSettings
+    model: toy2d.NoisePredictor  # its layers say what to compute; its weights are set for each snapshot
+    data: torch.Tensor  # (points, 2)
+    alphas_cumprod: torch.Tensor
+    generator: torch.Generator  # every random draw of the student's batches
+    parameters: dict[str, torch.Tensor]
+    exp_avg: dict[str, torch.Tensor]  # Adam's moments
+    exp_avg_sq: dict[str, torch.Tensor]
+    step: int = 0  # steps taken
+    reported: int = 0  # steps the student's loop has handed on
+    losses: list[float] = field(default_factory=list)
+    snapshots: list[Snapshot] = field(default_factory=list)  # taken, not yet handed on
+    snapshot_step: int = -1  # the step of the latest snapshot; -1: none yet, not even the untrained one
+
+    def snapshot_due(self, share: float = 1.0) -> bool:
+        """Whether `share` of the steps between two snapshots have passed since the latest (or this is the last)."""
+        every = max(1, self.settings.steps // SNAPSHOTS)
+        return self.step == self.settings.steps or self.step - self.snapshot_step >= share * every
+
+
+@dataclass(frozen=True)
+class _Progress:
+    """What a student's loop hands on at each turn: the steps taken since its last turn, the snapshots taken."""
+
+    step: int
+    losses: list[float]
+    snapshots: list[Snapshot]
+
+
+_students: list[_Student] = []  # those training now, in the order they joined
+# batched steps taken; most students in one step's pass; most students' snapshots sampled together
+statistics = {"class_steps": 0, "largest_class": 0, "largest_sampling": 0}
+
+
+def _enrol(points: np.ndarray, settings: TrainingSettings) -> _Student:
+    with torch.random.fork_rng(devices=[]):  # the initial weights from the student's seed, nobody else's
+        torch.manual_seed(settings.seed)
+        model = toy2d.NoisePredictor(settings.width)
+    model.requires_grad_(False)
+    parameters = {name: parameter.clone() for name, parameter in model.named_parameters()}
+    return _Student(
+        settings=settings,
+        model=model,
+        data=torch.from_numpy(points),
+        alphas_cumprod=toy2d.alphas_cumprod(settings.schedule).float(),
+        generator=torch.Generator().manual_seed(settings.seed),
+        parameters=parameters,
+        exp_avg={name: torch.zeros_like(value) for name, value in parameters.items()},
+        exp_avg_sq={name: torch.zeros_like(value) for name, value in parameters.items()},
+    )
+
+
+def _forward(layers: torch.nn.Sequential, parameters: dict[str, torch.Tensor], embedded: torch.Tensor) -> torch.Tensor:
+    """Every student's network on their own embedded batch, (students, batch, features) -> (students, batch, 2): the
+    layers of `NoisePredictor`, each Linear one batched matrix product over the students' stacked weights."""
+    hidden = embedded
+    for index, layer in enumerate(layers):
+        if isinstance(layer, torch.nn.Linear):
+            weight, bias = parameters[f"layers.{index}.weight"], parameters[f"layers.{index}.bias"]
+            hidden = torch.baddbmm(bias.unsqueeze(1), hidden, weight.transpose(1, 2))
+        else:
+            hidden = layer(hidden)
+    return hidden
+
+
+def _learning_rate(step: int, steps: int) -> float:
+    if step < WARMUP_STEPS:
+        return LEARNING_RATE * (step + 1) / WARMUP_STEPS
+    progress = (step - WARMUP_STEPS) / max(1, steps - WARMUP_STEPS)
+    return LEARNING_RATE * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _batch(student: _Student) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    # 1. points of the student's data, a random t and the noise to add (DDPM algorithm 1), from their own generator
+    generator = student.generator
+    indices = torch.randint(len(student.data), (BATCH_SIZE,), generator=generator)
+    timesteps = torch.randint(len(student.alphas_cumprod), (BATCH_SIZE,), generator=generator)
+    noise = torch.randn(BATCH_SIZE, 2, generator=generator)
+    # 2. x_t in one step (DDPM eq. 4)
+    return noisy_sample(student.data[indices], student.alphas_cumprod[timesteps, None], noise), timesteps, noise
+
+
+def _train_together() -> None:
+    """One step for every student still training, a forward and backward pass per network width; before it the
+    untrained networks' snapshots of those who joined, after it the snapshots due, each set in one batched sampling."""
+    if joined := [student for student in _students if student.snapshot_step < 0]:
+        _snapshots_together(joined)
+    training = [student for student in _students if student.step < student.settings.steps]
+    for width in sorted({student.settings.width for student in training}):
+        _step([student for student in training if student.settings.width == width])
+    if any(student.snapshot_due() for student in training):  # with those half-way there: students who joined at
+        _snapshots_together([student for student in training if student.snapshot_due(0.5)])  # other times fall in step
+
+
+def _stacked(students: list[_Student], part: str = "parameters") -> dict[str, torch.Tensor]:
+    """The students' weights (or Adam moments), each tensor stacked over the students."""
+    return {
+        name: torch.stack([getattr(student, part)[name] for student in students]) for name in students[0].parameters
+    }
+
+
+def _step(group: list[_Student]) -> None:
+    noisy, timesteps, noise = (torch.stack(parts) for parts in zip(*(_batch(student) for student in group)))
+    stacked = {part: _stacked(group, part) for part in ("parameters", "exp_avg", "exp_avg_sq")}
+    # 3. the simple loss ‖ε − ε̂(x_t, t)‖² (Ho et al. 2020, eq. 14) and its gradient, every student's in one pass:
+    # each student's loss depends on their own weights only, so the gradient of the sum is each one's own
+    with torch.enable_grad():
+        parameters = {name: value.requires_grad_() for name, value in stacked["parameters"].items()}
+        embedded = toy2d.NoisePredictor.embed(noisy.flatten(0, 1), timesteps.flatten()).unflatten(0, noisy.shape[:2])
+        predicted = _forward(group[0].model.layers, parameters, embedded)
+        losses = (predicted - noise).square().mean(dim=(1, 2))
+        gradients = dict(zip(parameters, torch.autograd.grad(losses.sum(), list(parameters.values()))))
+    stacked["parameters"] = {name: value.detach() for name, value in parameters.items()}
+    # 4. Adam (Kingma & Ba 2015, algorithm 1), every student at their own step count and learning rate
+    beta1, beta2 = BETAS
+    counts = torch.tensor([student.step + 1 for student in group], dtype=torch.float32)
+    rates = torch.tensor([_learning_rate(student.step, student.settings.steps) for student in group])
+    for name, gradient in gradients.items():
+        shape = (-1,) + (1,) * (gradient.dim() - 1)
+        exp_avg, exp_avg_sq = stacked["exp_avg"][name], stacked["exp_avg_sq"][name]
+        exp_avg.mul_(beta1).add_(gradient, alpha=1 - beta1)
+        exp_avg_sq.mul_(beta2).addcmul_(gradient, gradient, value=1 - beta2)
+        corrected_avg = exp_avg / (1 - beta1**counts).view(shape)
+        corrected_avg_sq = exp_avg_sq / (1 - beta2**counts).view(shape)
+        stacked["parameters"][name] -= rates.view(shape) * corrected_avg / (corrected_avg_sq.sqrt() + EPSILON)
+    for index, (student, loss) in enumerate(zip(group, losses.tolist())):
+        for part, values in stacked.items():
+            setattr(student, part, {name: value[index] for name, value in values.items()})
+        student.step += 1
+        student.losses.append(loss)
+    statistics["class_steps"] += 1
+    statistics["largest_class"] = max(statistics["largest_class"], len(group))
+
+
+def _denoise_together(calls: list[tuple[_Student, torch.Tensor, torch.Tensor]]) -> list[torch.Tensor]:
+    """ε̂ of many students' network calls (student, points, timestep), those of one width and size in one pass."""
+    outputs: list[torch.Tensor | None] = [None] * len(calls)
+    groups: dict[tuple, list[int]] = {}
+    for index, (student, points, _) in enumerate(calls):
+        groups.setdefault((student.settings.width, points.shape), []).append(index)
+    for indices in groups.values():
+        group = [calls[index] for index in indices]
+        parameters = {
+            name: torch.stack([call[0].parameters[name] for call in group]) for name in group[0][0].parameters
+        }
+        points = torch.stack([call[1] for call in group])
+        timesteps = torch.stack([torch.as_tensor(call[2]).expand(points.shape[1]) for call in group])
+        embedded = toy2d.NoisePredictor.embed(points.flatten(0, 1), timesteps.flatten()).unflatten(0, points.shape[:2])
+        for index, output in zip(indices, _forward(group[0][0].model.layers, parameters, embedded)):
+            outputs[index] = output
+    return outputs
+
+
+@torch.no_grad()
+def _snapshots_together(students: list[_Student]) -> None:
+    """A snapshot of each student's current weights. Every student's reverse process (`toy2d.reverse_from_noise`,
+    DDPM and DDIM) runs as a greenlet that pauses at its network call; once all wait, their calls run as one pass."""
+
+    def sample(student: _Student) -> toy2d.ToyStep:
+        def denoise(points: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
+            return greenlet.getcurrent().parent.switch((student, points, timestep))  # back with ε̂
+
+        settings = student.settings
+        *_, last = toy2d.reverse_from_noise(denoise, SAMPLING_STEPS, settings.seed, PARTICLES, settings.schedule)
+        return last
+
+    tasks = [greenlet(sample) for _ in students]
+    values = [task.switch(student) for task, student in zip(tasks, students)]  # a call (tuple), or the end
+    while waiting := [index for index, value in enumerate(values) if isinstance(value, tuple)]:
+        for index, output in zip(waiting, _denoise_together([values[index] for index in waiting])):
+            values[index] = tasks[index].switch(output)
+    grid = toy2d.grid_points()
+    for student, last in zip(students, values):
+        settings, model, data = student.settings, student.model, student.data.numpy()
+        model.load_state_dict(student.parameters)
+        student.snapshots.append(
+            Snapshot(
+                step=student.step,
+                grid=grid.numpy(),
+                scores=toy2d.score(model, grid, settings.timestep, settings.schedule).numpy(),
+                ddpm=last.ddpm,
+                ddim=last.ddim,
+                ddpm_distance=sliced_wasserstein(last.ddpm, data),
+                ddim_distance=sliced_wasserstein(last.ddim, data),
+                weights={name: value.numpy().copy() for name, value in student.parameters.items()},
+            )
+        )
+        student.snapshot_step = student.step
+    statistics["largest_sampling"] = max(statistics["largest_sampling"], len(students))
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """The class's work on one OpenMP thread: its small products lose much from a second one when the cores are busy
+    (a step of one student: 8 ms on one thread, 100 ms on two, with the 2 cores shared: docs/train-toy.md)."""
+    threads = torch.get_num_threads()
+    if threads != 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if threads != 1:
+            torch.set_num_threads(threads)
+
+
+def _lessons(student: _Student) -> Iterator[_Progress]:
+    """A student's loop on the torch thread: in the class from its first turn to its end (or its closing)."""
+    _students.append(student)
+    try:
+        yield _Progress(0, [], [])  # joined: the next step of the class takes its untrained snapshot first
+        while student.reported < student.settings.steps:  # another's turn may have taken its last step
+            if student.step == student.reported:  # this round's step is not taken yet: take it, for everyone
+                with _one_thread():
+                    _train_together()
+            progress = _Progress(student.step, student.losses[student.reported : student.step], student.snapshots)
+            student.reported, student.snapshots = student.step, []
+            yield progress
+    finally:
+        _students.remove(student)
+
+
+def train_steps(points: np.ndarray, settings: TrainingSettings) -> Iterator[TrainingUpdate]:
+    """Train a new network on `points` ((N, 2), on the canvas) with `settings`, in the class; an update after every
+    step (the untrained weights' first). Closing the generator ends the training after its current step."""
+    settings.check()
+    points = check_points(points)
+    started = time.perf_counter()
+    student = torch_thread.run(_enrol, points, settings)
+    losses = np.full(settings.steps, np.nan, dtype=np.float32)
+    untrained = snapshot = None
+    with closing(torch_thread.steps(_lessons(student))) as lessons:
+        for progress in lessons:
+            losses[progress.step - len(progress.losses) : progress.step] = progress.losses
+            for snapshot in progress.snapshots:
+                untrained = untrained or snapshot
+            if untrained is not None:  # the first update comes with the untrained network's snapshot
+                elapsed = time.perf_counter() - started
+                yield TrainingUpdate(
+                    progress.step, settings.steps, elapsed, losses[: progress.step], snapshot, untrained
+                )

@@ -1,0 +1,128 @@
+"""pipelines/toy_training.py: a student's training, the class trained together, and the checks of what students send."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipelines import toy_training
+from pipelines.toy_training import TrainingSettings, train_steps
+
+# The stated bound on what training in a class changes: the largest absolute difference of any weight after the
+# same training alone and among others. The class changes only the batch size of the products (how the kernels sum);
+# measured: 0 (bit-identical) on this machine.
+WEIGHTS_BOUND = 1e-5
+
+
+def last(updates) -> toy_training.TrainingUpdate:
+    *_, update = updates
+    return update
+
+
+def test_the_loss_and_the_samples_distance_fall_on_a_ring() -> None:
+    update = last(train_steps(toy_training.preset_points("ring"), TrainingSettings(steps=400, seed=1)))
+    assert update.is_last and update.step == 400 and len(update.losses) == 400
+    assert update.losses[-50:].mean() < 0.5 * update.losses[:50].mean(), update.losses
+    assert update.untrained.step == 0 and update.snapshot.step == 400
+    assert update.snapshot.ddpm_distance < 0.5 * update.untrained.ddpm_distance
+    assert update.snapshot.ddpm.shape == (toy_training.PARTICLES, 2) and update.snapshot.scores.shape == (441, 2)
+    assert toy_training.statistics["largest_sampling"] >= 1
+    # the score at small t points towards the ring: inwards outside it
+    outside = np.linalg.norm(update.snapshot.grid, axis=1) > 1.6
+    radial = (update.snapshot.scores[outside] * update.snapshot.grid[outside]).sum(1)
+    assert (radial < 0).mean() > 0.9
+
+
+def test_updates_come_every_step_with_snapshots_every_so_often() -> None:
+    updates = list(train_steps(toy_training.preset_points("two moons"), TrainingSettings(steps=60, width=32)))
+    assert [update.step for update in updates] == list(range(1, 61))  # alone: every step, the untrained one first
+    snapshot_steps = sorted({update.snapshot.step for update in updates})
+    assert snapshot_steps[-1] == 60 and len(snapshot_steps) >= toy_training.SNAPSHOTS
+    assert all(update.untrained.step == 0 and update.untrained is updates[0].untrained for update in updates)
+
+
+def weights_after(generator) -> dict[str, np.ndarray]:
+    return last(generator).snapshot.weights
+
+
+def test_a_student_trains_the_same_alone_and_in_a_class() -> None:
+    settings = TrainingSettings(steps=150, seed=3, schedule="cosine")
+    points = toy_training.preset_points("two moons")
+    alone = weights_after(train_steps(points, settings))
+
+    classes_before = toy_training.statistics["largest_class"]
+    toy_training.statistics["largest_class"] = 0
+    others = [
+        train_steps(toy_training.preset_points("word"), TrainingSettings(steps=200, seed=1)),
+        train_steps(toy_training.preset_points("ring"), TrainingSettings(steps=120, seed=3, width=32)),
+        train_steps(toy_training.preset_points("ring", seed=5), TrainingSettings(steps=300, seed=9)),
+    ]
+    next(others[0])  # the first joins before the student, the others after
+    student = train_steps(points, settings)
+    next(student)
+    for other in others[1:]:
+        next(other)
+    running = [student, *others]
+    finals: dict[int, toy_training.TrainingUpdate] = {}
+    while running:  # every generator read in turn: all train at once on the torch thread
+        for generator in list(running):
+            update = next(generator, None)
+            if update is None:
+                running.remove(generator)
+            elif update.is_last:
+                finals[id(generator)] = update
+    in_class = finals[id(student)].snapshot.weights
+    assert toy_training.statistics["largest_class"] >= 3  # trained together, not one after another
+    assert toy_training.statistics["largest_sampling"] >= 2  # their snapshots sampled together too
+    toy_training.statistics["largest_class"] = max(classes_before, toy_training.statistics["largest_class"])
+    for name, weight in alone.items():
+        assert np.abs(weight - in_class[name]).max() <= WEIGHTS_BOUND, name
+
+
+def test_stopping_a_student_leaves_the_class() -> None:
+    run = train_steps(toy_training.preset_points("ring"), TrainingSettings(steps=2000))
+    for update in run:
+        if update.step == 5:
+            break
+    run.close()
+    assert not toy_training._students
+
+
+def test_a_drawing_becomes_points_where_it_was_drawn() -> None:
+    drawn = np.zeros((100, 200), dtype=bool)
+    drawn[:10, :10] = True  # the top-left corner of a wide canvas
+    points = toy_training.drawing_points(drawn, seed=0)
+    assert points.shape == (toy_training.DATA_POINTS, 2) and points.dtype == np.float32
+    assert (points[:, 0] < -1.3).all() and (points[:, 0] > -1.5).all()  # x: -1.5 at the left edge
+    assert (points[:, 1] > 0.6).all() and (points[:, 1] <= 0.75).all()  # y: half of 1.5 at the top of a 2:1 canvas
+    assert np.array_equal(points, toy_training.drawing_points(drawn, seed=0))
+
+
+def test_the_distance_is_zero_for_the_data_and_grows_with_a_shift() -> None:
+    data = toy_training.preset_points("two moons")
+    assert toy_training.sliced_wasserstein(data, data) < 1e-3  # the data's quantiles, interpolated
+    shifted = toy_training.sliced_wasserstein(data + np.array([0.5, 0.0], np.float32), data)
+    assert shifted == pytest.approx(0.5 * 2 / np.pi, rel=0.02)  # the mean of |cos| over directions: 2/π
+    assert toy_training.sliced_wasserstein(np.full((10, 2), 300.0), data) < 4  # off the canvas: on its edge
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: toy_training.parse_points("0, 0\n1, 1"), "Training takes 20 to 5000 points; got 2"),
+        (lambda: toy_training.parse_points("0, 0\n" * 19 + "3, 0.5"), "1 of the 20 points are off the canvas"),
+        (lambda: toy_training.parse_points("0, 0\n1 one"), "Line 2 is not a point 'x, y'"),
+        (lambda: toy_training.parse_points("0, nan\n" * 30), "30 of the 30 points are off the canvas"),
+        (lambda: toy_training.check_points(np.zeros((30, 3))), "Points must be pairs"),
+        (lambda: toy_training.drawing_points(np.zeros((64, 64), bool)), "The drawing has 0 drawn pixels"),
+        (lambda: TrainingSettings(steps=10**6).check(), "Training steps must be between 50 and 5000"),
+        (lambda: TrainingSettings(width=7).check(), "Network width must be one of 32, 64, 128"),
+        (lambda: TrainingSettings(schedule="quadratic").check(), "Unknown schedule 'quadratic'"),
+        (lambda: TrainingSettings(timestep=1000).check(), "Timestep must be between 0 and 999"),
+        (lambda: TrainingSettings(seed=-1).check(), "Seed must be between"),
+        (lambda: next(train_steps(np.zeros((5, 2)), TrainingSettings())), "got 5"),
+    ],
+)
+def test_bad_input_is_refused_with_a_clear_message(call, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        call()
