@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
@@ -157,6 +158,19 @@ GRIDS = ("/guidance_sweep", "/sampler_comparison", "/strength_sweep")
 TIMING = re.compile(r"\d+\.\d+ s\b")
 
 
+class Weights(dict):
+    """A file of weights, equal to another within float32 rounding (the Train tab's 50 Adam steps)."""
+
+    __hash__ = None
+
+    def __eq__(self, other: object) -> bool:
+        close = (np.allclose(self[name], other[name], rtol=1e-4, atol=1e-6) for name in self)
+        return isinstance(other, dict) and set(self) == set(other) and all(close)
+
+    def __repr__(self) -> str:
+        return f"Weights({ {name: float(abs(values).max()) for name, values in self.items()} })"
+
+
 def content(value: object) -> object:
     """What a result shows, comparable across servers: an image file's pixels, text without its timings, numbers
     to float32's precision. A preloaded model's weights come to the worker as aligned copies, while the plain
@@ -166,6 +180,10 @@ def content(value: object) -> object:
     if isinstance(value, dict) and "path" in value:
         return content(value["path"])
     if isinstance(value, str) and os.path.isfile(value):
+        if value.endswith(".safetensors"):  # the Train tab's weights, to float32's precision (as the floats below)
+            from safetensors.numpy import load_file
+
+            return Weights(load_file(value))
         with Image.open(value) as image:
             return image.mode, image.size, image.tobytes()
     if isinstance(value, str):
