@@ -285,3 +285,63 @@ def test_a_gpu_refused_by_the_scheduler_is_a_message_and_the_next_call_runs(
     allowed = len(device_api.calls("/allow"))
     assert zerogpu_server.client.predict(*inputs, api_name="/unconditional")[3].startswith("Done")
     assert len(device_api.calls("/allow")) == allowed  # the idle worker served it: no new one
+
+
+def test_a_browser_clicks_through_every_tab_under_zerogpu(results: dict, zerogpu_server: Server, browser) -> None:
+    """Every tab once in Chromium against the ZeroGPU server: each run ends with its result, through the one worker."""
+    from playwright.sync_api import expect
+    from test_browser import set_steps
+    from test_browser_image_to_image import scribble
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1200})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(zerogpu_server.url)
+
+    def tab(name: str, task: str):  # noqa: ANN202 - a Playwright locator
+        page.get_by_role("tab", name=name).click()
+        return page.locator(f"#{task}-tab")
+
+    def generate(panel, task: str, steps: int | None = None, button: str = "Generate") -> None:
+        if steps is not None:
+            set_steps(panel, steps)
+        panel.get_by_role("button", name=button).first.click()
+        page.locator(f"#{task}-status:has-text('Done')").first.wait_for(timeout=240_000)
+
+    generate(tab("Unconditional", "unconditional"), "unconditional", steps=5)
+    how = tab("How it works", "how-it-works")
+    how.get_by_role("button", name="Predict the noise at t").click()
+    page.locator("#prediction-status:has-text('predicts')").wait_for(timeout=240_000)
+    train = tab("Train", "train")
+    train.get_by_text("ring", exact=True).click()  # a preset: no drawing needed
+    train.get_by_label("number input for Training steps").fill("100")
+    train.get_by_label("number input for Training steps").press("Enter")
+    train.get_by_role("button", name="Train").click()
+    page.locator("#train-status:has-text('Done')").wait_for(timeout=240_000)
+    generate(tab("Classifier guidance", "classifier-guidance"), "classifier-guidance")
+    generate(tab("Text to image", "text-to-image"), "text-to-image", steps=5)
+    inpainting = tab("Inpainting", "inpainting")
+    inpainting.locator(".gallery-item").first.click()  # an example scene into the editor
+    canvas = inpainting.locator("canvas").first
+    canvas.wait_for(timeout=30_000)
+    scribble(page, canvas.bounding_box(), 0.4, 0.6)
+    generate(inpainting, "inpainting", steps=5)
+    image_to_image = tab("Image to image", "image-to-image")
+    canvas = image_to_image.locator("#image-to-image-editor canvas").first
+    canvas.wait_for(timeout=30_000)
+    scribble(page, canvas.bounding_box(), 0.28, 0.35)
+    generate(image_to_image, "image-to-image", steps=10)
+    super_resolution = tab("Super-resolution", "super-resolution")
+    super_resolution.locator(".gallery-item").last.click()  # an example photo
+    generate(super_resolution, "super-resolution")
+    compare = tab("Compare", "compare")
+    compare.locator("#guidance-sweep-panel").get_by_label("number input for Steps").fill("5")
+    compare.locator("#guidance-sweep-panel").get_by_label("number input for Steps").press("Enter")
+    generate(compare.locator("#guidance-sweep-panel"), "guidance-sweep")
+    tab("PNG info", "png-info").locator("#png-info-image input[type=file]").set_input_files(
+        results["/unconditional"][1][2]  # a result PNG with its settings
+    )
+    expect(page.locator("#png-info-text textarea")).to_have_value(re.compile("Steps: 5"), timeout=60_000)
+    page.screenshot(path=str(ROOT / "artifacts" / "zerogpu-browser.png"), full_page=True)
+    assert not errors, errors
+    page.close()
