@@ -33,12 +33,12 @@ def test_every_step_has_a_map_per_word_the_size_of_the_latent(tiny_sd: str) -> N
     for frame in frames:
         assert isinstance(frame, word_maps.WordMapFrame)
         assert frame.words == ("a", "red", "circle", "on", "the", "left")
-        assert frame.step_maps.shape == frame.summed_maps.shape == (6, 4, 4)  # 16 px images: 4x4 latents
+        assert frame.step_maps.shape == frame.summed_maps.shape == (2, 6, 4, 4)  # 16 px images: 4x4 latents
         assert (frame.step_maps >= 0).all()
     np.testing.assert_allclose(frames[-1].summed_maps, sum(frame.step_maps for frame in frames), rtol=1e-5)
     # each layer's attention is a softmax over the tokens: the words take part of it, at most all, in each layer
     layers = len(cross_attention_layers(tiny_sd))
-    assert 0 < frames[0].step_maps.sum(axis=0).max() <= layers + 1e-4
+    assert 0 < frames[0].step_maps.sum(axis=1).max() <= layers + 1e-4
     views = word_maps.word_views(frames[-1], frames[-1].predicted_original[0])
     assert [caption for _, caption in views] == list(frames[-1].words)
     assert views[0][0].shape == (16 * 4, (16 * 2 + 1) * 4, 3) and views[0][0].dtype == np.uint8

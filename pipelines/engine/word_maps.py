@@ -150,11 +150,11 @@ def prompt_words(tokenizer: object, prompt: str) -> list[str]:
 
 @dataclass(frozen=True)
 class WordMapFrame(LatentFrame):
-    """A latent frame with the maps of its step, for the first image of the batch: (words, height, width) each."""
+    """A latent frame with the word maps of its step: (images, words, height, width) each, at the latent's size."""
 
     words: tuple[str, ...] = ()
     step_maps: np.ndarray | None = None  # this step's
-    summed_maps: np.ndarray | None = None  # summed over the steps so far
+    summed_maps: np.ndarray | None = None  # summed over the steps so far  # summed over the steps so far
 
 
 def with_maps(frames: Iterator[LatentFrame], recorder: WordMapRecorder) -> Iterator[WordMapFrame]:
@@ -165,8 +165,8 @@ def with_maps(frames: Iterator[LatentFrame], recorder: WordMapRecorder) -> Itera
             yield WordMapFrame(
                 **{name: getattr(frame, name) for name in frame.__dataclass_fields__},
                 words=tuple(recorder.words),
-                step_maps=recorder.steps[index][0] if index >= 0 else None,
-                summed_maps=recorder.summed[index][0] if index >= 0 else None,
+                step_maps=recorder.steps[index] if index >= 0 else None,
+                summed_maps=recorder.summed[index] if index >= 0 else None,
             )
 
 
@@ -203,11 +203,11 @@ def peak(word_map: np.ndarray, size: tuple[int, int]) -> tuple[int, int]:
 
 
 def word_views(frame: WordMapFrame, image: np.ndarray, scale: int = 4) -> list[tuple[np.ndarray, str]]:
-    """Each word's view over `image` (the run's latest x̂0, (H, W, 3) uint8): its map at this step beside its map
-    summed so far, enlarged `scale` times, captioned with the word."""
+    """Each word's view over `image` (the first image's latest x̂0, (H, W, 3) uint8): its map at this step beside its
+    map summed so far, of the first image of the batch, enlarged `scale` times, captioned with the word."""
     gap = np.full((image.shape[0], 1, 3), 96, np.uint8)
     views = []
-    for word, step_map, summed_map in zip(frame.words, frame.step_maps, frame.summed_maps):
+    for word, step_map, summed_map in zip(frame.words, frame.step_maps[0], frame.summed_maps[0]):
         view = np.concatenate([overlay(image, step_map), gap, overlay(image, summed_map)], axis=1)
         views.append((view.repeat(scale, axis=0).repeat(scale, axis=1), word))
     return views
