@@ -281,7 +281,9 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
         latent_model = model_dropdown(text_to_image.PIPELINE_CLASSES, text_to_image.DEFAULT_MODEL)
         latent_model.label = "Latent diffusion model"
         levels_prompt = gr.Textbox("a red circle on the left", label="Prompt of the U-Net call", max_lines=1)
-    latent_channels = gr.Gallery(label="The latent's channels", columns=4, height=180, elem_classes="pixelated")
+    latent_channels = gr.Gallery(
+        label="The latent's channels", format="png", columns=4, height=180, elem_classes="pixelated"
+    )
     with gr.Row():
         latent_pictures = [
             gr.Image(label=label, format="png", height=200, elem_classes="pixelated", elem_id=f"latent-{name}")

@@ -114,19 +114,23 @@ def remembered(frames: Iterator[LatentFrame], latest: list[LatentFrame]) -> Iter
 
 class WordStrip:
     """The word maps' strip of a run: drawn over the latest x̂0 the stream has decoded (decoding is the stream's to
-    afford, `Throttle`), redrawn only for a frame it has not drawn."""
+    afford, `Throttle`), redrawn only for a frame it has not drawn; the last frame's in every update that ends the
+    run (the API's result is the last update)."""
 
     def __init__(self) -> None:
         self.drawn: LatentFrame | None = None
         self.image: np.ndarray | None = None
+        self.shown: list[tuple[np.ndarray, str]] = []
 
     def views(self, frame: LatentFrame | None) -> object:
-        if not isinstance(frame, word_maps.WordMapFrame) or frame is self.drawn or frame.step_maps is None:
-            return gr.skip()
+        if not isinstance(frame, word_maps.WordMapFrame) or frame.step_maps is None:
+            return [] if frame is not None and frame.is_last else gr.skip()  # no maps: none left from an earlier run
+        if frame is self.drawn:
+            return self.shown if frame.is_last else gr.skip()
         if "predicted_original" in vars(frame) or self.image is None:  # decoded by the stream (cached), or the first
             self.image = frame.predicted_original[0]
-        self.drawn = frame
-        return word_maps.word_views(frame, self.image)
+        self.drawn, self.shown = frame, word_maps.word_views(frame, self.image)
+        return self.shown
 
 
 def build() -> dict[str, dict[str, gr.components.Component]]:
@@ -155,6 +159,7 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
             )
             strip = gr.Gallery(
                 label="Where each word looks: this step ◀ ▶ summed so far (click a word)",
+                format="png",
                 columns=6,
                 height="auto",
                 object_fit="contain",
