@@ -221,6 +221,21 @@ def run_toy_reverse(data_set: str, steps: float, seed: float) -> Iterator[tuple[
     yield plots.reverse_figure(step, data), done
 
 
+def picture_row(prefix: str, **labels: str) -> list[gr.Image]:
+    """A row of small pictures, one per label, each with the element id `prefix-name` (underscores as dashes)."""
+    with gr.Row():
+        return [
+            gr.Image(
+                label=label,
+                format="png",
+                height=200,
+                elem_classes="pixelated",
+                elem_id=f"{prefix}-{name.replace('_', '-')}",
+            )
+            for name, label in labels.items()
+        ]
+
+
 def build() -> dict[str, dict[str, gr.components.Component]]:
     """The tab's components and events; call inside its `gr.Tab`. Nothing here is restored from a PNG."""
     gr.Markdown(FORWARD_TEXT)
@@ -249,16 +264,13 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
 
     gr.Markdown(PREDICT_TEXT)
     predict_button = gr.Button("Predict the noise at t", variant="primary")
-    with gr.Row():
-        prediction_pictures = [
-            gr.Image(label=label, format="png", height=200, elem_classes="pixelated", elem_id=f"prediction-{name}")
-            for name, label in (
-                ("noisy", "x_t"),
-                ("noise", "ε: the noise added (−3 black … +3 white)"),
-                ("predicted-noise", "ε̂: the noise predicted"),
-                ("predicted-original", "x̂₀ from ε̂"),
-            )
-        ]
+    prediction_pictures = picture_row(
+        "prediction",
+        noisy="x_t",
+        noise="ε: the noise added (−3 black … +3 white)",
+        predicted_noise="ε̂: the noise predicted",
+        predicted_original="x̂₀ from ε̂",
+    )
     error = gr.Number(label="‖ε̂ − ε‖²: mean over pixels and channels", elem_id="prediction-error")
     prediction_status = gr.Markdown("Press **Predict the noise at t**.", elem_id="prediction-status")
 
@@ -284,16 +296,13 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
     latent_channels = gr.Gallery(
         label="The latent's channels", format="png", columns=4, height=180, elem_classes="pixelated"
     )
-    with gr.Row():
-        latent_pictures = [
-            gr.Image(label=label, format="png", height=200, elem_classes="pixelated", elem_id=f"latent-{name}")
-            for name, label in (
-                ("input", "x: the input at the model's size"),
-                ("round-trip", "D(E(x)): encoded and decoded"),
-                ("noised-pixels", "noise at t added to the pixels"),
-                ("noised-latents", "noise at t added to the latents, decoded"),
-            )
-        ]
+    latent_pictures = picture_row(
+        "latent",
+        input="x: the input at the model's size",
+        round_trip="D(E(x)): encoded and decoded",
+        noised_pixels="noise at t added to the pixels",
+        noised_latents="noise at t added to the latents, decoded",
+    )
     latent_status = gr.Markdown(elem_id="latent-status")
     with gr.Row():
         timing_button = gr.Button("Time one UNet step: latents vs pixels", size="sm")
