@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import replace
 
 import gradio as gr
 import numpy as np
@@ -70,7 +71,7 @@ def run_text_to_image(
     prompt, negative_prompt = prompts(prompt, negative_prompt)
     if not isinstance(where_words_look, bool):
         raise gr.Error(f"Where each word looks takes true or false; got {str(where_words_look)[:40]!r}.")
-    latest: list[LatentFrame] = []  # the last frame the stream took: its word maps go with the stream's update
+    latest: list[LatentFrame] = []  # the last frame the stream took, with its maps: they go with the stream's update
 
     def start() -> Iterator[LatentFrame]:
         tell(text_to_image.prompt_notices(model, prompt))
@@ -101,15 +102,19 @@ def run_text_to_image(
             "batch_size": batch_size,
         },
     ):
-        yield *update, strip.views(latest[-1] if latest else None)
+        yield *update, strip.views(latest)
 
 
 def remembered(frames: Iterator[LatentFrame], latest: list[LatentFrame]) -> Iterator[LatentFrame]:
-    """`frames`, each also left as `latest`'s only item when it is taken."""
+    """`frames`, each left as `latest` when it is taken, [the frame, the copy taken]: the copy without word maps, since
+    the stream keeps every frame for replay (maps of a 64x64-latent model's prompt: megabytes a step)."""
     with closing(frames):
         for frame in frames:
-            latest[:] = [frame]
-            yield frame
+            taken = (
+                replace(frame, step_maps=None, summed_maps=None) if isinstance(frame, word_maps.WordMapFrame) else frame
+            )
+            latest[:] = [frame, taken]
+            yield taken
 
 
 class WordStrip:
@@ -122,13 +127,17 @@ class WordStrip:
         self.image: np.ndarray | None = None
         self.shown: list[tuple[np.ndarray, str]] = []
 
-    def views(self, frame: LatentFrame | None) -> object:
+    def views(self, latest: list[LatentFrame]) -> object:
+        """The strip for `latest` ([the frame with its maps, the copy the stream took], or nothing yet)."""
+        if not latest:
+            return gr.skip()
+        frame, taken = latest
         if not isinstance(frame, word_maps.WordMapFrame) or frame.step_maps is None:
-            return [] if frame is not None and frame.is_last else gr.skip()  # no maps: none left from an earlier run
+            return [] if frame.is_last else gr.skip()  # no maps: none left from an earlier run
         if frame is self.drawn:
             return self.shown if frame.is_last else gr.skip()
-        if "predicted_original" in vars(frame) or self.image is None:  # decoded by the stream (cached), or the first
-            self.image = frame.predicted_original[0]
+        if "predicted_original" in vars(taken) or self.image is None:  # decoded by the stream (cached), or the first
+            self.image = taken.predicted_original[0]
         self.drawn, self.shown = frame, word_maps.word_views(frame, self.image)
         return self.shown
 

@@ -48,14 +48,16 @@ _recording: list[Rows] | None = None  # set only for the forward pass being run,
 class WordMapRecorder:
     """One request's maps: for every UNet call, each prompt word's attention over the latent (summed over layers).
 
-    `steps[i]` is call i's maps, (images, words, height, width) float32; `summed[i]` the sum of calls 0..i.
+    `recorded[i]` holds call i's maps and their sum over calls 1..i, each (images, words, height, width) float32, until
+    its frame takes them (`take`): what is kept is bounded by how far the loop runs ahead of its consumer.
     """
 
     def __init__(self, words: list[str], guided: bool) -> None:
         self.words = words  # the prompt's tokens between the start and end tokens, as text
         self.guided = guided  # classifier-free guidance: the first half of a call's rows is unconditional
-        self.steps: list[np.ndarray] = []
-        self.summed: list[np.ndarray] = []
+        self.calls = 0  # UNet calls recorded
+        self.recorded: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._summed: np.ndarray | None = None
         self._current: torch.Tensor | None = None
         self._size: tuple[int, int] = (0, 0)
 
@@ -81,9 +83,17 @@ class WordMapRecorder:
         if self._current is None:
             return
         maps = self._current.cpu().numpy()
-        self.steps.append(maps)
-        self.summed.append(maps if not self.summed else self.summed[-1] + maps)
+        self._summed = maps if self._summed is None else self._summed + maps
+        self.calls += 1
+        self.recorded[self.calls] = maps, self._summed
         self._current = None
+
+    def take(self, call: int) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+        """Call `call`'s maps and their sum so far (the latest recorded if that call's are not), dropping any older."""
+        call = min(call, self.calls)  # a stopped run's last frame may come after its last call
+        for older in [number for number in self.recorded if number < call]:
+            del self.recorded[older]
+        return self.recorded.get(call, (None, None))
 
 
 @contextmanager
@@ -161,12 +171,12 @@ def with_maps(frames: Iterator[LatentFrame], recorder: WordMapRecorder) -> Itera
     """`frames` with each step's maps: a frame is made after its step's UNet call, so its maps are recorded by then."""
     with closing(frames):
         for frame in frames:
-            index = min(frame.step, len(recorder.steps)) - 1  # a stopped run's last frame may come after its maps
+            step_maps, summed_maps = recorder.take(frame.step)
             yield WordMapFrame(
                 **{name: getattr(frame, name) for name in frame.__dataclass_fields__},
                 words=tuple(recorder.words),
-                step_maps=recorder.steps[index] if index >= 0 else None,
-                summed_maps=recorder.summed[index] if index >= 0 else None,
+                step_maps=step_maps,
+                summed_maps=summed_maps,
             )
 
 
