@@ -61,8 +61,7 @@ def test_the_latent_round_trip_and_the_unet_levels_show(app_url: str, browser) -
         expect(page.locator("#latent-status")).to_contain_text("t = 900", timeout=TIMEOUT)
         page.get_by_role("button", name="Look inside the U-Net at t").click()
         picture_changes(page, "#unet-levels", diagram)
-        page.locator("#unet-levels").scroll_into_view_if_needed()
-        page.screenshot(path=str(ARTIFACTS / "inside-the-model.png"), full_page=True)
         assert not errors, errors
     finally:
+        page.screenshot(path=str(ARTIFACTS / "inside-the-model.png"), full_page=True)
         page.close()
