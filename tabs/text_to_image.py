@@ -102,7 +102,8 @@ def run_text_to_image(
             "batch_size": batch_size,
         },
     ):
-        yield *update, strip.views(latest)
+        *shown, frames = update
+        yield *shown, strip.views(latest), frames  # the frames kept for replay stay last (`wire`)
 
 
 def remembered(frames: Iterator[LatentFrame], latest: list[LatentFrame]) -> Iterator[LatentFrame]:
