@@ -294,7 +294,12 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
         latent_model.label = "Latent diffusion model"
         levels_prompt = gr.Textbox("a red circle on the left", label="Prompt of the U-Net call", max_lines=1)
     latent_channels = gr.Gallery(
-        label="The latent's channels", format="png", columns=4, height=180, elem_classes="pixelated"
+        label="The latent's channels",
+        format="png",
+        columns=4,
+        height=180,
+        object_fit="contain",
+        elem_classes="pixelated",
     )
     latent_pictures = picture_row(
         "latent",

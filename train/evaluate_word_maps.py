@@ -1,6 +1,6 @@
 """Do the word maps (pipelines/engine/word_maps.py) point where the words were drawn? Judged by the shapes judge.
 
-    python -m train.evaluate_word_maps                 # 120 images, ~7 minutes on 2 busy CPU cores; a markdown table
+    python -m train.evaluate_word_maps                 # 96 images, 240 s on 2 busy CPU cores; a markdown table
     python -m train.evaluate_word_maps --seeds 2       # quicker, fewer images
 
 Images are drawn through the app's own code (`pipelines.text_to_image.generate_steps` with word maps, the app's
@@ -28,8 +28,8 @@ import numpy as np
 from train.judge import ParsedObject, analyse
 from train.shapes import COLOURS, IMAGE_SIZE, SHAPES
 
-TWO_OBJECT_PROMPTS = 10
-POSITION_PROMPTS = 5
+TWO_OBJECT_PROMPTS = 8
+POSITION_PROMPTS = 4
 SEEDS = 8  # images per prompt, drawn as one batch (the app's largest)
 OPPOSITES = (("left", "right"), ("top", "bottom"))
 SIDES = {"left": (0, -1), "right": (0, 1), "top": (1, -1), "bottom": (1, 1)}  # axis (0: x, 1: y), sign
