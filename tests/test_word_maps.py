@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+from conftest import save_tiny_stable_diffusion
 from diffusers.models.attention_processor import Attention
+from test_batching import BOUND, mean_difference, run_together, solo
 
 from pipelines import text_to_image
 from pipelines.engine import batching, word_maps
 from pipelines.engine.loading import load_pipeline
-from tests.test_batching import BOUND, mean_difference, run_together, solo
 
 PROMPT = "a red circle on the left"
 
@@ -44,9 +47,11 @@ def test_every_step_has_a_map_per_word_the_size_of_the_latent(tiny_sd: str) -> N
     assert views[0][0].shape == (16 * 4, (16 * 2 + 1) * 4, 3) and views[0][0].dtype == np.uint8
 
 
-def test_maps_change_nothing_in_the_images_and_cost_nothing_when_off(tiny_sd: str) -> None:
+def test_maps_change_nothing_in_the_images_and_cost_nothing_when_off(tmp_path: Path) -> None:
     """Off is the processor the UNet came with; installed, an off run calls no projection more than before."""
-    layers = cross_attention_layers(tiny_sd)
+    model = save_tiny_stable_diffusion(tmp_path / "fresh")  # a UNet no run with maps has touched
+    layers = cross_attention_layers(model)
+    stock = [type(layer.processor) for layer in layers]
     projections = {"calls": 0}
 
     def count(*_: object) -> None:
@@ -54,21 +59,20 @@ def test_maps_change_nothing_in_the_images_and_cost_nothing_when_off(tiny_sd: st
 
     hooks = [layer.to_q.register_forward_hook(count) for layer in layers]
     try:
-        if not any(isinstance(layer.processor, word_maps.WordMapProcessor) for layer in layers):
-            before = solo(run(tiny_sd, seed=4))
-            calls_before, projections["calls"] = projections["calls"], 0
-        with_maps = solo(run(tiny_sd, seed=4, with_word_maps=True))
+        before = solo(run(model, seed=4))
+        assert [type(layer.processor) for layer in layers] == stock  # maps never asked for: nothing installed
+        calls_before, projections["calls"] = projections["calls"], 0
+        with_maps = solo(run(model, seed=4, with_word_maps=True))
         projections["calls"] = 0
-        after = solo(run(tiny_sd, seed=4))
+        after = solo(run(model, seed=4))
     finally:
         for hook in hooks:
             hook.remove()
     assert all(isinstance(layer.processor, word_maps.WordMapProcessor) for layer in layers)
-    if "calls_before" in locals():  # this test installed the processors: compare with the UNet as it came
-        np.testing.assert_array_equal(before, after)
-        assert projections["calls"] == calls_before
+    assert [type(layer.processor.processor) for layer in layers] == stock
+    np.testing.assert_array_equal(before, after)
     np.testing.assert_array_equal(with_maps, after)
-    assert projections["calls"] == 6 * len(layers)  # one query projection per layer and step: no extra work
+    assert projections["calls"] == calls_before == 6 * len(layers)  # one query projection per layer and step
     assert word_maps._recording is None
 
 
