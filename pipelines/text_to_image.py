@@ -22,7 +22,7 @@ import torch
 from diffusers import DiffusionPipeline, StableDiffusionPipeline
 from transformers import PreTrainedTokenizerBase
 
-from pipelines.engine import batching
+from pipelines.engine import batching, word_maps
 from pipelines.engine.frames import LatentFrame
 from pipelines.engine.loading import load_pipeline, make_scheduler, max_steps
 from pipelines.engine.streaming import stream_pipeline
@@ -101,13 +101,17 @@ def request_pipeline(
     scheduler: str,
     pipeline_class: type[DiffusionPipeline] = StableDiffusionPipeline,
     accepted: tuple[str, ...] = PIPELINE_CLASSES,
+    recorder: word_maps.WordMapRecorder | None = None,
 ) -> DiffusionPipeline:
-    """A `pipeline_class` for one request: the shared weights, a scheduler and an interrupt flag of its own."""
+    """A `pipeline_class` for one request: the shared weights, a scheduler and an interrupt flag of its own, and
+    `recorder` recording where each word of its prompt looks (engine/word_maps.py), if given."""
     shared = load_pipeline(model, accepted)
+    if recorder is not None:
+        word_maps.install(shared.unet)
     pipeline = pipeline_class.from_pipe(
         shared,
         scheduler=make_scheduler(scheduler, shared.scheduler.config),
-        unet=batching.batched(shared.unet),  # its calls run together with other requests' (engine/batching.py)
+        unet=batching.batched(shared.unet, recorder),  # its calls run together with other requests' (batching.py)
     )
     pipeline.set_progress_bar_config(disable=True)
     return pipeline
@@ -127,11 +131,20 @@ def generate_steps(
     steps: int = DEFAULT_STEPS,
     seed: int = 0,
     batch_size: int = 1,
+    with_word_maps: bool = False,
 ) -> Iterator[LatentFrame]:
-    """Draw `batch_size` images of `prompt`, yielding a frame after every denoising step."""
-    pipeline = request_pipeline(model, scheduler)
+    """Draw `batch_size` images of `prompt`, yielding a frame after every denoising step; `with_word_maps`: each a
+    `WordMapFrame`, with where each word of the prompt looks in the first image (engine/word_maps.py)."""
+    recorder = None
+    if with_word_maps:
+        tokenizer = load_pipeline(model, PIPELINE_CLASSES).tokenizer
+        # diffusers' rule for classifier-free guidance: a scale above 1, on a UNet not distilled for guidance
+        guided = guidance_scale > 1 and load_pipeline(model, PIPELINE_CLASSES).unet.config.time_cond_proj_dim is None
+        recorder = word_maps.WordMapRecorder(word_maps.prompt_words(tokenizer, prompt), guided)
+    pipeline = request_pipeline(model, scheduler, recorder=recorder)
     check_settings(steps, max_steps(scheduler, pipeline.scheduler.config), guidance_scale, seed, batch_size)
-    return stream_prompt(pipeline, prompt, negative_prompt, guidance_scale, steps, seed, batch_size)
+    frames = stream_prompt(pipeline, prompt, negative_prompt, guidance_scale, steps, seed, batch_size)
+    return word_maps.with_maps(frames, recorder) if recorder else frames
 
 
 def stream_prompt(

@@ -17,7 +17,8 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from pipelines import forward_process, toy2d
+from pipelines import forward_process, latent_space, text_to_image, toy2d, unet_levels
+from pipelines.engine import limits
 from pipelines.engine.sampling import log_signal_to_noise
 from pipelines.forward_process import NUM_TRAIN_TIMESTEPS, SCHEDULES, PredictionView
 from pipelines.keepsakes import plots
@@ -63,6 +64,19 @@ REVERSE_TEXT = """
 Sampling follows the arrows back from pure noise. DDPM (Ho et al. 2020) adds fresh noise at every step, so the
 particles jitter; DDIM (Song et al. 2020) with η = 0 adds none, each particle following a fixed path, which is
 why it can take far fewer steps. Both start from the same noise.
+"""
+INSIDE_TEXT = """
+### 5. Inside a latent diffusion model
+**The latent space.** Text to image does not diffuse pixels: an autoencoder (VAE) squeezes the image into a small
+*latent*, the UNet denoises that, and the decoder turns the result back into pixels (Rombach et al. 2022). Below, the
+image above goes through the chosen model's VAE: its latent channels (−3 black … +3 white), the round trip D(E(x))
+beside the input, and noise at the timestep t above added once to the pixels and once to the latents (then decoded):
+the same formula, but noise in latent space changes what the decoder draws, not single pixels.
+
+**What each U-Net level sees.** The UNet halves the resolution at each level down and doubles it on the way up; the
+*skip connections* hand each up level what the down level of the same resolution saw, which keeps the layout sharp.
+Here x_t is the image's latent noised to t, and one UNet call on it, conditioned on the prompt, is watched: the four
+channels that vary most at each level.
 """
 
 
@@ -151,6 +165,50 @@ def prediction_view(
     )
 
 
+def latent_space_view(
+    image: Image.Image | None, timestep: float, seed: float, model: str = text_to_image.DEFAULT_MODEL
+) -> tuple[list[tuple[np.ndarray, str]], np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+    """The latent channels, the input at the model's size, its round trip, noise in pixel and latent space, status."""
+    timestep, seed = whole_number(timestep, "Timestep"), whole_number(seed, "Seed")
+    with user_errors():
+        view = latent_space.encode(model, image, timestep, seed)
+    channels = [(channel, f"channel {number}") for number, channel in enumerate(view.channels)]
+    height, width = view.image.shape[:2]
+    latent_values = math.prod(view.latent_shape)
+    status = (
+        f"{width}×{height}×3 = {view.pixel_values} numbers → a latent of {'×'.join(map(str, view.latent_shape))} = "
+        f"{latent_values} numbers: {view.pixel_values / latent_values:.0f}× fewer. Round trip PSNR "
+        f"{view.psnr:.1f} dB. Noise at t = {timestep} (ᾱ_t = {view.alpha_prod:.3f}), same seed, in either space."
+    )
+    pictures = (view.image, view.round_trip, view.noised_pixels, view.noised_latents)
+    return channels, *(latent_space.enlarged(picture, 256) for picture in pictures), status + notices_text(view.notices)
+
+
+def timing_view(model: str = text_to_image.DEFAULT_MODEL) -> str:
+    """One UNet step on latents against one on pixels, timed now."""
+    with user_errors():
+        timing = latent_space.step_timings(model)
+    return (
+        f"One UNet step of {model} on a latent {tuple(timing.latent_shape[1:])}: "
+        f"{timing.latent_seconds * 1000:.1f} ms; "
+        f"one of the pixel model {latent_space.PIXEL_MODEL} on an image {tuple(timing.pixel_shape[1:])}: "
+        f"{timing.pixel_seconds * 1000:.1f} ms (medians of {latent_space.TIMED_CALLS} calls, timed just now on this "
+        f"machine, shared with every other user)."
+    )
+
+
+def unet_levels_view(
+    image: Image.Image | None, prompt: str, timestep: float, seed: float, model: str = text_to_image.DEFAULT_MODEL
+) -> tuple[np.ndarray, str]:
+    """The U-Net diagram with each level's channels, and a status line."""
+    timestep, seed = whole_number(timestep, "Timestep"), whole_number(seed, "Seed")
+    prompt, notices = limits.cut_prompt(prompt)
+    with user_errors():
+        view = unet_levels.levels(model, image, prompt, timestep, seed)
+    status = f"One call of {model}'s UNet on x_t at t = {timestep}, prompt “{limits.shown(prompt)}”."
+    return view.diagram, status + notices_text(notices + view.notices)
+
+
 def toy_view(data_set: str, timestep: float) -> np.ndarray:
     with user_errors():
         return plots.toy_figure(toy2d.noised_view(data_set, whole_number(timestep, "Timestep")), data_set)
@@ -173,6 +231,21 @@ def run_toy_reverse(data_set: str, steps: float, seed: float) -> Iterator[tuple[
         f"in {step.elapsed:.2f} s."
     )
     yield plots.reverse_figure(step, data), done
+
+
+def picture_row(prefix: str, **labels: str) -> list[gr.Image]:
+    """A row of small pictures, one per label, each with the element id `prefix-name` (underscores as dashes)."""
+    with gr.Row():
+        return [
+            gr.Image(
+                label=label,
+                format="png",
+                height=200,
+                elem_classes="pixelated",
+                elem_id=f"{prefix}-{name.replace('_', '-')}",
+            )
+            for name, label in labels.items()
+        ]
 
 
 def build() -> dict[str, dict[str, gr.components.Component]]:
@@ -203,16 +276,13 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
 
     gr.Markdown(PREDICT_TEXT)
     predict_button = gr.Button("Predict the noise at t", variant="primary")
-    with gr.Row():
-        prediction_pictures = [
-            gr.Image(label=label, format="png", height=200, elem_classes="pixelated", elem_id=f"prediction-{name}")
-            for name, label in (
-                ("noisy", "x_t"),
-                ("noise", "ε: the noise added (−3 black … +3 white)"),
-                ("predicted-noise", "ε̂: the noise predicted"),
-                ("predicted-original", "x̂₀ from ε̂"),
-            )
-        ]
+    prediction_pictures = picture_row(
+        "prediction",
+        noisy="x_t",
+        noise="ε: the noise added (−3 black … +3 white)",
+        predicted_noise="ε̂: the noise predicted",
+        predicted_original="x̂₀ from ε̂",
+    )
     error = gr.Number(label="‖ε̂ − ε‖²: mean over pixels and channels", elem_id="prediction-error")
     prediction_status = gr.Markdown("Press **Predict the noise at t**.", elem_id="prediction-status")
 
@@ -229,6 +299,34 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
             toy_plot = gr.Image(label="Data, x_t and the score", format="png", show_label=False, elem_id="toy-plot")
     reverse_plot = gr.Image(label="The reverse process", format="png", show_label=False, elem_id="toy-reverse")
     toy_status = gr.Markdown("Press **Run DDPM and DDIM**.", elem_id="toy-status")
+
+    gr.Markdown(INSIDE_TEXT)
+    with gr.Row():
+        latent_model = model_dropdown(text_to_image.PIPELINE_CLASSES, text_to_image.DEFAULT_MODEL)
+        latent_model.label = "Latent diffusion model"
+        levels_prompt = gr.Textbox("a red circle on the left", label="Prompt of the U-Net call", max_lines=1)
+    latent_channels = gr.Gallery(
+        label="The latent's channels",
+        format="png",
+        columns=4,
+        height=180,
+        object_fit="contain",
+        elem_classes="pixelated",
+    )
+    latent_pictures = picture_row(
+        "latent",
+        input="x: the input at the model's size",
+        round_trip="D(E(x)): encoded and decoded",
+        noised_pixels="noise at t added to the pixels",
+        noised_latents="noise at t added to the latents, decoded",
+    )
+    latent_status = gr.Markdown(elem_id="latent-status")
+    with gr.Row():
+        timing_button = gr.Button("Time one UNet step: latents vs pixels", size="sm")
+        levels_button = gr.Button("Look inside the U-Net at t", variant="primary", elem_id="unet-levels-button")
+    timing_status = gr.Markdown(elem_id="latent-timing")
+    levels_diagram = gr.Image(label="The U-Net's levels", format="png", show_label=True, elem_id="unet-levels")
+    levels_status = gr.Markdown(elem_id="unet-levels-status")
 
     # No triggers: on page load and whenever an input changes; a dragged slider runs only its latest value.
     live = {"trigger_mode": "always_last", "show_progress": "hidden"}
@@ -255,6 +353,21 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
         inputs=[image, timestep, seed, model],
         outputs=[noisy_noise, predicted_noise, predicted_original, error, noise, prediction_status],
         api_name="predict_noise",
+    )
+    gr.on(
+        None,
+        latent_space_view,
+        inputs=[image, timestep, seed, latent_model],
+        outputs=[latent_channels, *latent_pictures, latent_status],
+        api_name="latent_space",
+        **live,
+    )
+    timing_button.click(timing_view, inputs=latent_model, outputs=timing_status, api_name="step_timings")
+    levels_button.click(
+        unet_levels_view,
+        inputs=[image, levels_prompt, timestep, seed, latent_model],
+        outputs=[levels_diagram, levels_status],
+        api_name="unet_levels",
     )
     gr.on(None, toy_view, inputs=[data_set, toy_timestep], outputs=toy_plot, api_visibility="private", **live)
     toy_button.click(

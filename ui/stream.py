@@ -282,10 +282,12 @@ def wire(
     seed: gr.Number,
     outputs: list[gr.components.Component],
     api_name: str,
+    extra_outputs: tuple[gr.components.Component, ...] = (),
 ) -> dict[str, dict[str, gr.components.Component]]:
     """Generate streams into the tab's outputs (`components.stream_outputs`); Stop ends this tab's run; the
     slider and Play replay it; picking a model sets the catalogue's settings for it. Returns the tab's inputs
-    by handler parameter name, under its task (what PNG info restores).
+    by handler parameter name, under its task (what PNG info restores). `extra_outputs`: a tab's own outputs (its
+    handler yields their values after `stream_frames`' first eight, before the frames kept for replay, kept last).
 
     A click on Generate while this tab's last run is still finishing (just after Stop) is kept and runs
     next ("always_last"; Gradio's default drops it). Many users' runs go at once (`limits`)."""
@@ -295,7 +297,7 @@ def wire(
     generate.click(
         handler,
         inputs=inputs,
-        outputs=[noisy, estimate, result, status, seed, replay, animation, sheet, frames],
+        outputs=[noisy, estimate, result, status, seed, replay, animation, sheet, *extra_outputs, frames],
         api_name=api_name,
         show_progress="minimal",
         trigger_mode="always_last",

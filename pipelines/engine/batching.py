@@ -34,6 +34,8 @@ from dataclasses import dataclass
 import torch
 from greenlet import greenlet
 
+from pipelines.engine import word_maps
+
 ENABLED = os.environ.get("DIFFUSION_PLAYGROUND_BATCHING", "1") != "0"
 # Rows of one forward pass. The pixel UNet gains little per image beyond 32 rows, the latent one down to 64
 # (issue 13's timings); a larger pass only delays the first frame of whoever joins next. Measured without the web
@@ -60,6 +62,7 @@ class _Call:
     conditioning: dict[str, torch.Tensor]  # encoder_hidden_states, class_labels: one row per row of `sample`
     arrival: int
     first: bool  # the request's first UNet call: its user has seen no frame yet
+    recorder: word_maps.WordMapRecorder | None = None  # the request's word maps (engine/word_maps.py), if asked for
 
     @property
     def key(self) -> tuple:
@@ -114,10 +117,11 @@ class BatchedUNet(torch.nn.Module):
     Everything else (`config`, `dtype`, `device`) is the wrapped UNet's.
     """
 
-    def __init__(self, unet: torch.nn.Module) -> None:
+    def __init__(self, unet: torch.nn.Module, recorder: word_maps.WordMapRecorder | None = None) -> None:
         super().__init__()
         self.unet = unet
         self.called = False  # one stand-in per request: has the request called its UNet yet
+        self.recorder = recorder
 
     def __getattr__(self, name: str) -> object:
         try:
@@ -141,10 +145,13 @@ class BatchedUNet(torch.nn.Module):
         }
         task = greenlet.getcurrent()
         if not isinstance(task, _Task) or any(value is not None for value in others.values()):
-            return self.unet(sample, timestep, **conditioning, **others, return_dict=return_dict)
+            rows = [self.recorder.rows(0, sample.shape[0])] if self.recorder else []
+            with word_maps.recording(rows, tuple(sample.shape[-2:])):
+                return self.unet(sample, timestep, **conditioning, **others, return_dict=return_dict)
         # the UNet embeds each row's timestep as float32 (diffusers' get_timestep_embedding): the same values here
         timesteps = torch.as_tensor(timestep, device=sample.device).float().reshape(-1).expand(sample.shape[0])
-        _waiting.append(_Call(task, self.unet, sample, timesteps, conditioning, next(_arrivals), not self.called))
+        call = _Call(task, self.unet, sample, timesteps, conditioning, next(_arrivals), not self.called, self.recorder)
+        _waiting.append(call)
         self.called = True
         output = _switch(task.parent)  # back once run_batch has run this call with the others
         return output if return_dict else output.to_tuple()
@@ -169,8 +176,11 @@ def run_batch() -> None:
 
 def _run(calls: list[_Call]) -> None:
     first = calls[0]
+    sizes = [call.sample.shape[0] for call in calls]
+    starts = list(itertools.accumulate([0, *sizes]))
+    rows = [call.recorder.rows(start, start + size) for call, start, size in zip(calls, starts, sizes) if call.recorder]
     try:
-        with torch.no_grad():
+        with torch.no_grad(), word_maps.recording(rows, tuple(first.sample.shape[-2:])):  # each request's own rows
             output = first.unet(
                 torch.cat([call.sample for call in calls]),
                 torch.cat([call.timesteps for call in calls]),
@@ -186,10 +196,11 @@ def _run(calls: list[_Call]) -> None:
     statistics["forward_passes"] += 1
     statistics["rows"] += output.sample.shape[0]
     statistics["largest_batch"] = max(statistics["largest_batch"], output.sample.shape[0])
-    for call, part in zip(calls, output.sample.split([call.sample.shape[0] for call in calls])):
+    for call, part in zip(calls, output.sample.split(sizes)):
         _switch(call.task, type(output)(sample=part))
 
 
-def batched(unet: torch.nn.Module) -> torch.nn.Module:
-    """The UNet a request should call: a `BatchedUNet` over the shared one, or the UNet itself with batching off."""
-    return BatchedUNet(unet) if ENABLED else unet
+def batched(unet: torch.nn.Module, recorder: word_maps.WordMapRecorder | None = None) -> torch.nn.Module:
+    """The UNet a request should call: a `BatchedUNet` over the shared one, or the UNet itself with batching off
+    (a `BatchedUNet` still if the request records word maps: called outside a task, it runs alone, recording)."""
+    return BatchedUNet(unet, recorder) if ENABLED or recorder else unet
