@@ -10,7 +10,7 @@ purpose: a few tensor ops each): the work is `pipelines/forward_process.py`, `pi
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 
 import gradio as gr
@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from pipelines import forward_process, latent_space, text_to_image, toy2d, unet_levels
-from pipelines.engine import limits
+from pipelines.engine import catalogue, limits
 from pipelines.engine.sampling import log_signal_to_noise
 from pipelines.forward_process import NUM_TRAIN_TIMESTEPS, SCHEDULES, PredictionView
 from pipelines.keepsakes import plots
@@ -165,13 +165,39 @@ def prediction_view(
     )
 
 
+def model_call(task: str, work: Callable[..., object], pipeline_classes: tuple[str, ...]) -> Callable[..., object]:
+    """`work(model, *arguments)`, one call of a model, as task `task` of the app's GPU function (on ZeroGPU the
+    server holds no weights it can run): the model checked against `pipeline_classes` in the server first, one
+    UNet call's GPU seconds asked for; returns what `work` returns."""
+
+    def run(model: str, *arguments: object) -> Iterator[object]:
+        with user_errors():
+            yield work(model, *arguments)
+
+    def check(model: str, *arguments: object) -> None:
+        with user_errors():
+            catalogue.entry(model, pipeline_classes)
+
+    start = gpu.register(task, run, lambda model, *arguments: gpu.seconds(model, 1), check)
+
+    def call(model: str, *arguments: object) -> object:
+        *_, result = start(model, *arguments)
+        return result
+
+    return call
+
+
+encode_on_gpu = model_call("latent_space", latent_space.encode, text_to_image.PIPELINE_CLASSES)
+time_on_gpu = model_call("step_timings", latent_space.step_timings, text_to_image.PIPELINE_CLASSES)
+levels_on_gpu = model_call("unet_levels", unet_levels.levels, text_to_image.PIPELINE_CLASSES)
+
+
 def latent_space_view(
     image: Image.Image | None, timestep: float, seed: float, model: str = text_to_image.DEFAULT_MODEL
 ) -> tuple[list[tuple[np.ndarray, str]], np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
     """The latent channels, the input at the model's size, its round trip, noise in pixel and latent space, status."""
     timestep, seed = whole_number(timestep, "Timestep"), whole_number(seed, "Seed")
-    with user_errors():
-        view = latent_space.encode(model, image, timestep, seed)
+    view = encode_on_gpu(model, image, timestep, seed)
     channels = [(channel, f"channel {number}") for number, channel in enumerate(view.channels)]
     height, width = view.image.shape[:2]
     latent_values = math.prod(view.latent_shape)
@@ -186,8 +212,7 @@ def latent_space_view(
 
 def timing_view(model: str = text_to_image.DEFAULT_MODEL) -> str:
     """One UNet step on latents against one on pixels, timed now."""
-    with user_errors():
-        timing = latent_space.step_timings(model)
+    timing = time_on_gpu(model)
     return (
         f"One UNet step of {model} on a latent {tuple(timing.latent_shape[1:])}: "
         f"{timing.latent_seconds * 1000:.1f} ms; "
@@ -203,8 +228,7 @@ def unet_levels_view(
     """The U-Net diagram with each level's channels, and a status line."""
     timestep, seed = whole_number(timestep, "Timestep"), whole_number(seed, "Seed")
     prompt, notices = limits.cut_prompt(prompt)
-    with user_errors():
-        view = unet_levels.levels(model, image, prompt, timestep, seed)
+    view = levels_on_gpu(model, image, prompt, timestep, seed)
     status = f"One call of {model}'s UNet on x_t at t = {timestep}, prompt “{limits.shown(prompt)}”."
     return view.diagram, status + notices_text(notices + view.notices)
 

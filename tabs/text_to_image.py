@@ -177,7 +177,9 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
                 elem_id="text-to-image-word-maps",
                 elem_classes="pixelated",
             )
-    where_words_look.change(lambda shown: gr.Gallery(visible=shown), where_words_look, strip, queue=False)
+    where_words_look.change(
+        lambda shown: gr.Gallery(visible=shown), where_words_look, strip, queue=False, api_visibility="private"
+    )
     inputs = [model, prompt, negative_prompt, guidance, scheduler, steps, seed, random_seed, batch_size]
     inputs.append(where_words_look)
     return wire(buttons, run_text_to_image, inputs, seed, outputs, "text_to_image", extra_outputs=(strip,))

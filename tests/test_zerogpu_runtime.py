@@ -150,12 +150,16 @@ def calls() -> dict[str, tuple[list, float | None]]:
         "/forward_process": ([scene, 400, "model", 0, "shapes-ddpm"], None),  # on the server's CPU
         "/train_toy": (["ring", None, "", 50, "linear", 32, 100, 0], None),  # the class trains in the server
         "/predict_noise": ([scene, 400, 0, "shapes-ddpm"], 1),
+        "/latent_space": ([scene, 400, 0, "shapes-sd"], 1),  # one call of the model: its VAE
+        "/step_timings": (["shapes-sd"], 1),
+        "/unet_levels": ([scene, "a red circle", 400, 0, "shapes-sd"], 1),
     }
 
 
 LATENT = ("/text_to_image", "/inpaint", "/super_resolution")
+HOW_IT_WORKS_CALLS = ("/predict_noise", "/latent_space", "/step_timings", "/unet_levels")  # one model call each
 GRIDS = ("/guidance_sweep", "/sampler_comparison", "/strength_sweep")
-TIMING = re.compile(r"\d+\.\d+ s\b")
+TIMING = re.compile(r"\d+\.\d+ m?s\b")
 
 
 class Weights(dict):
@@ -234,7 +238,7 @@ def test_each_endpoint_gives_the_same_result_as_without_spaces(results: dict, en
     if endpoint in LATENT:  # their animation and contact sheet decode x̂0 within a share of the run's time
         zero, plain = zero[:6], plain[:6]  # (pipelines/keepsakes/files.py): which ones depends on the machine's speed
     assert content(zero) == content(plain)
-    assert "Done" in str(zero) or endpoint in ("/forward_process", "/predict_noise", "/png_info")
+    assert "Done" in str(zero) or endpoint in ("/forward_process", "/png_info", *HOW_IT_WORKS_CALLS)
 
 
 def test_one_worker_serves_every_tab_and_loads_each_model_once(results: dict, zerogpu_server: Server) -> None:
