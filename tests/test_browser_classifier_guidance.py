@@ -16,6 +16,12 @@ def test_pick_a_target_and_generate(app_url: str, browser) -> None:
     assert statuses[-1].startswith("Done: 4 image(s) guided towards “blue”"), statuses[-1]
     assert any("p(blue | x_t)" in text for text in statuses if text.startswith("Step")), statuses
     result = tab.locator("#classifier-guidance-result img")
+    # the status can say Done a moment before the result's picture has loaded (seen once in a full CI run)
+    page.wait_for_function(
+        "() => { const image = document.querySelector('#classifier-guidance-result img');"
+        " return image !== null && image.complete && image.naturalWidth > 0; }",
+        timeout=60_000,
+    )
     # two rows (guided, then the same seeds unguided) of 4 images of 32 px, 1 px gaps, enlarged 8x
     assert result.evaluate("image => [image.naturalWidth, image.naturalHeight]") == [(4 * 33 - 1) * 8, 65 * 8]
     Path(ARTIFACTS).mkdir(exist_ok=True)
