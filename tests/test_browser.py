@@ -20,6 +20,23 @@ DONE_AFTER_A_STEP = """() => {
 }"""
 
 
+TIMEOUT = 120_000  # ms: generous, machines differ ~4x in speed
+PICTURE_SOURCE = "(selector) => document.querySelector(selector + ' img')?.src ?? ''"
+
+
+def picture_changes(page, selector: str, before: str) -> str:
+    """Wait until the picture in `selector` is shown and differs from `before`; returns its source. The block is
+    scrolled into view first: Gradio's pictures load lazily, so one far below the viewport never loads."""
+    page.locator(selector).scroll_into_view_if_needed()
+    page.wait_for_function(
+        "([selector, before]) => { const image = document.querySelector(selector + ' img');"
+        " return image && image.complete && image.naturalWidth > 0 && image.src !== before; }",
+        arg=[selector, before],
+        timeout=TIMEOUT,
+    )
+    return page.evaluate(PICTURE_SOURCE, selector)
+
+
 def set_steps(tab, steps: int) -> None:
     tab.get_by_label("number input for Steps").fill(str(steps))
     tab.get_by_label("number input for Steps").press("Enter")

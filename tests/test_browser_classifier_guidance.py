@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import ARTIFACTS
-from test_browser import open_tab, streamed_steps
+from test_browser import open_tab, picture_changes, streamed_steps
 
 
 def test_pick_a_target_and_generate(app_url: str, browser) -> None:
@@ -17,11 +17,7 @@ def test_pick_a_target_and_generate(app_url: str, browser) -> None:
     assert any("p(blue | x_t)" in text for text in statuses if text.startswith("Step")), statuses
     result = tab.locator("#classifier-guidance-result img")
     # the status can say Done a moment before the result's picture has loaded (seen once in a full CI run)
-    page.wait_for_function(
-        "() => { const image = document.querySelector('#classifier-guidance-result img');"
-        " return image !== null && image.complete && image.naturalWidth > 0; }",
-        timeout=60_000,
-    )
+    picture_changes(page, "#classifier-guidance-result", "")
     # two rows (guided, then the same seeds unguided) of 4 images of 32 px, 1 px gaps, enlarged 8x
     assert result.evaluate("image => [image.naturalWidth, image.naturalHeight]") == [(4 * 33 - 1) * 8, 65 * 8]
     Path(ARTIFACTS).mkdir(exist_ok=True)

@@ -9,12 +9,11 @@ from pathlib import Path
 
 from conftest import ARTIFACTS
 from playwright.sync_api import expect
-from test_browser import WATCH_STATUS
+from test_browser import TIMEOUT, WATCH_STATUS, picture_changes
 
 from pipelines import grids
 from pipelines.keepsakes.png_info import read_parameters
 
-TIMEOUT = 120_000  # ms: generous, machines differ ~4x in speed
 ALL_CELLS_THEN_DONE = """() => {
   const last = window.statuses.findIndex(text => text.startsWith('Cell 5 of 5'));
   return last >= 0 && window.statuses.slice(last).some(text => text.startsWith('Done: 5 cells'));
@@ -37,11 +36,7 @@ def test_a_guidance_sweep_streams_its_cells_and_shows_the_grid(app_url: str, bro
         assert any(text.startswith("Cell 1 of 5 (no guidance)") for text in statuses), statuses
         expect(page.locator("#guidance-sweep-status")).to_contain_text("25 steps of DPM-Solver++", timeout=TIMEOUT)
         grid = page.locator("#guidance-sweep-grid img")
-        page.wait_for_function(
-            "() => { const image = document.querySelector('#guidance-sweep-grid img');"
-            " return image && image.complete && image.naturalWidth > 0; }",
-            timeout=TIMEOUT,
-        )
+        picture_changes(page, "#guidance-sweep-grid", "")
         width, height = grid.evaluate("image => [image.naturalWidth, image.naturalHeight]")
         assert width >= 5 * grids.CELL_SIZE and height > grids.CELL_SIZE  # five cells in a row, labels below
         page.screenshot(path=str(ARTIFACTS / "compare-guidance-sweep.png"), full_page=True)

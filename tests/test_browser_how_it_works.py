@@ -6,21 +6,7 @@ from pathlib import Path
 
 from conftest import ARTIFACTS
 from playwright.sync_api import expect
-from test_browser import WATCH_STATUS
-
-PICTURE_SOURCE = "(selector) => document.querySelector(selector + ' img')?.src ?? ''"
-TIMEOUT = 120_000  # ms: generous, machines differ ~4x in speed
-
-
-def picture_changes(page, selector: str, before: str) -> str:
-    """Wait until the picture in `selector` is shown and differs from `before`; returns its source."""
-    page.wait_for_function(
-        "([selector, before]) => { const image = document.querySelector(selector + ' img');"
-        " return image && image.complete && image.naturalWidth > 0 && image.src !== before; }",
-        arg=[selector, before],
-        timeout=TIMEOUT,
-    )
-    return page.evaluate(PICTURE_SOURCE, selector)
+from test_browser import PICTURE_SOURCE, TIMEOUT, WATCH_STATUS, picture_changes
 
 
 def test_drag_t_predict_the_noise_and_run_the_toy(app_url: str, browser) -> None:
@@ -39,6 +25,7 @@ def test_drag_t_predict_the_noise_and_run_the_toy(app_url: str, browser) -> None
 
         # Drag the t slider to the right: x_t, ᾱ_t, the status and the schedules' marker follow
         slider = tab.locator("input[type=range]").first
+        slider.scroll_into_view_if_needed()  # the pictures waited for above scrolled the page down
         box = slider.bounding_box()
         page.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] / 2)
         page.mouse.down()

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from conftest import ARTIFACTS
 from playwright.sync_api import expect
-from test_browser import open_tab, set_steps, streamed_steps
-from test_browser_how_it_works import TIMEOUT, picture_changes
+from test_browser import TIMEOUT, open_tab, picture_changes, set_steps, streamed_steps
 
 STRIP = "#text-to-image-word-maps"
 PREVIEW = f"{STRIP} [data-testid=detailed-image]"  # the picked word, large
