@@ -59,9 +59,10 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=limits.DELETE_CACHE) a
 def launch(**options) -> None:
     """Serve the app within the serving limits (`pipelines/engine/limits.py`); options go to `demo.launch` (tests
     pass a port and `prevent_thread_lock`). On ZeroGPU, the preloaded models load first (`ui/gpu.py`)."""
+    limits.limit_allocator_arenas()
     gpu.preload()
     demo.queue(max_size=limits.MAX_QUEUE)
-    demo.launch(css=CSS, max_file_size=limits.MAX_FILE_SIZE, **options)
+    demo.launch(css=CSS, max_file_size=limits.MAX_FILE_SIZE, state_session_capacity=limits.MAX_SESSIONS, **options)
 
 
 if __name__ == "__main__":

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import gc
 import inspect
+import tracemalloc
 
 import gradio.blocks
 import pytest
 from gradio.state_holder import SessionState
+from gradio_client import Client
 
 import app
+from pipelines.engine import limits
 from ui import sessions
 
 
@@ -90,3 +94,25 @@ def test_signature_is_inspects_for_every_kind_of_call() -> None:
     assert sessions.signature(app.launch) == inspect.signature(app.launch)
     assert sessions.signature(Unhashable()) == inspect.signature(Unhashable())
     assert sessions.signature(app.launch, follow_wrapped=False) == inspect.signature(app.launch, follow_wrapped=False)
+
+
+def test_a_visitors_session_holds_little_and_gradio_keeps_at_most_max_sessions(app_url: str) -> None:
+    """Gradio keeps every visitor's session (10,000 by default): the app caps them at MAX_SESSIONS, and a session
+    after a run of two tabs holds under SESSION_BYTES, so that sessions cannot grow RSS past their budget."""
+    assert app.demo.state_holder.capacity == limits.MAX_SESSIONS
+    assert limits.limit_allocator_arenas()  # glibc here: mallopt accepted (app.launch has called it)
+    client = Client(app_url, verbose=False, download_files=False)
+    tracemalloc.start()
+    try:
+        client.predict("shapes-ddpm", "DDIM", 10, 3, False, 2, api_name="/unconditional")
+        client.predict("shapes-sd", "a small blue square", "", 5.0, "DDIM", 10, 3, False, 2, api_name="/text_to_image")
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        del app.demo.state_holder.session_data[client.session_hash]
+        gc.collect()
+        held = before - tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert 10_000 < held < limits.SESSION_BYTES, held
+    # what Gradio does to the least recently used session past MAX_SESSIONS: its visitor is served on, anew
+    assert client.predict("shapes-ddpm", "DDIM", 5, 4, False, 1, api_name="/unconditional")[3].startswith("Done")

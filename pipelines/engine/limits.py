@@ -32,8 +32,30 @@ MAX_PROMPT_CHARACTERS = int(_setting("MAX_PROMPT_CHARACTERS", 300))  # longer pr
 SHOWN_PROMPT_CHARACTERS = 80  # a prompt quoted in a status line is shortened to this
 # Every visitor's replay frames together (ui/replays.py): past this, the least recently used runs' go first.
 REPLAY_MEMORY_BYTES = int(_setting("REPLAY_MEMORY_MB", 1024) * 2**20)
+# Visitors' sessions Gradio keeps (their gr.State: replay tickets; their components' configs after an event), least
+# recently used dropped first. A session holds ~0.1 MB per tab it ran (its changed components and their configs,
+# measured by tests/test_sessions.py): Gradio's default of 10,000 sessions let the soak's RSS grow with every new
+# visitor. A dropped session's visitor is served on as new (their replay slider asks them to generate first).
+MAX_SESSIONS = int(_setting("MAX_SESSIONS", 500))
+SESSION_BYTES = 300_000  # the most a visitor's session may hold in Python objects after runs of two tabs (test)
 # Gradio's cache of served files (results, uploads): every hour, files older than an hour are deleted.
 DELETE_CACHE = (3600, 3600)
+
+
+def limit_allocator_arenas(arenas: int = 2) -> bool:
+    """Ask glibc's malloc for at most `arenas` arenas (mallopt M_ARENA_MAX) before the server's threads start.
+
+    Each thread that allocates gets its own arena, up to 8 per core, and freed memory stays in the arena it came from:
+    Gradio's worker threads, the event loop and the torch thread each grew one (docs/serving.md, "The allocator").
+    False where the C library is not glibc (nothing is changed)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(-8, arenas))  # M_ARENA_MAX is -8 in glibc's malloc.h
+    except (OSError, AttributeError):
+        return False
 
 
 def cut_prompt(prompt: object, name: str = "prompt") -> tuple[str, list[str]]:
