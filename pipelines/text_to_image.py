@@ -22,7 +22,7 @@ import torch
 from diffusers import DiffusionPipeline, StableDiffusionPipeline
 from transformers import PreTrainedTokenizerBase
 
-from pipelines.engine import batching, word_maps
+from pipelines.engine import accelerated, batching, word_maps
 from pipelines.engine.frames import LatentFrame
 from pipelines.engine.loading import load_pipeline, make_scheduler, max_steps
 from pipelines.engine.streaming import stream_pipeline
@@ -111,7 +111,8 @@ def request_pipeline(
     pipeline = pipeline_class.from_pipe(
         shared,
         scheduler=make_scheduler(scheduler, shared.scheduler.config),
-        unet=batching.batched(shared.unet, recorder),  # its calls run together with other requests' (batching.py)
+        # its calls run together with other requests' (batching.py), through the UNet's graph where it has one
+        unet=batching.batched(accelerated.of(shared.unet), recorder),
     )
     pipeline.set_progress_bar_config(disable=True)
     return pipeline

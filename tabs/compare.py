@@ -78,7 +78,7 @@ def stream_grid(
     is affordable, `Throttle`) about ten times a second; Stop and the time limit end it between steps. The
     finished grid comes as a PNG carrying `settings` (`grid_png`)."""
     throttle = Throttle(task)
-    elapsed = 0.0
+    elapsed, shown_cell = 0.0, None
     try:
         with closing(start()) as run:  # closing it ends the running cell's sampling loop
             for step in run:
@@ -92,8 +92,9 @@ def stream_grid(
                     gr.Warning(f"{reason} in cell {cell + 1} of {len(step.labels)}.")
                     yield gr.skip(), f"{reason} in cell {cell + 1} of {len(step.labels)}: the grid shows those done."
                     return
-                if not throttle.ready(frame):
+                if not throttle.ready(frame) and cell == shown_cell:  # a new cell is always shown as it starts
                     continue
+                shown_cell = cell
                 status = (
                     f"Cell {cell + 1} of {len(step.labels)} ({step.labels[cell].replace(chr(10), ', ')}): "
                     f"step {frame.step} / {frame.total_steps} · {elapsed:.1f} s"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from pathlib import Path
 
 import torch
 from diffusers import (
@@ -28,7 +29,7 @@ from diffusers import (
 )
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
-from pipelines.engine import catalogue, torch_thread
+from pipelines.engine import accelerated, catalogue, torch_thread
 from pipelines.engine.catalogue import MODELS_DIR, Entry  # noqa: F401  (MODELS_DIR: where tests and train/ look)
 from pipelines.models.residual_super_resolution import ResidualSuperResolutionPipeline
 
@@ -210,7 +211,10 @@ def _from_pretrained(entry: Entry, folder: str, on: torch.device | None = None) 
         dtype=dtype(entry, on),
         variant=entry.variant or None,
     )
-    return pipeline.to(on)
+    pipeline = pipeline.to(on)
+    if getattr(pipeline, "unet", None) is not None:
+        accelerated.prepare(pipeline.unet, Path(folder) / "unet", on)  # its exported graph, if any (CPU only)
+    return pipeline
 
 
 def load_failure(entry: Entry, error: BaseException, pipeline_classes: tuple[str, ...]) -> ValueError:

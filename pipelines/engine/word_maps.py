@@ -144,6 +144,11 @@ class WordMapProcessor:
         return self.processor(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
 
 
+def active() -> bool:
+    """Is a forward pass being recorded now (its attention must then run through the installed processors)?"""
+    return _recording is not None
+
+
 def install(unet: torch.nn.Module) -> None:
     """Wrap every cross-attention processor of `unet` in a `WordMapProcessor` (once: later calls change nothing)."""
     for module in unet.modules():

@@ -1,0 +1,190 @@
+"""A faster UNet on a CPU, behind the UNet's own interface: OpenVINO graphs of the same weights, exported ahead.
+
+The UNet is ~96 % of a latent model's run (issue 29). OpenVINO's CPU runtime, in float32, runs the embedded text
+model's UNet 1.5-3.9x faster than torch eager at row counts from 1 to 64 (`python -m bench.accelerated`), and its
+8-bit images come out the same (tests/test_accelerated.py) - with one graph per row count: a graph with a free batch
+dimension was slower than torch past 16 rows. So the graph is exported once with a free batch dimension, beside the
+weights (`python -m train.export_openvino`), never at a visitor's request, and `prepare`, when the model loads,
+checks that it was exported from these very weights (their SHA-256) and compiles it for each row count of `ROWS`
+(~0.45 s each). A call of other rows is padded to the next of them. Any other case (a hub model, a GPU or ZeroGPU,
+a graph of other weights, no OpenVINO, `DIFFUSION_PLAYGROUND_ACCELERATE=0`) keeps torch, and says why in the log.
+
+Only plain calls go through the graphs: (sample, timestep, encoder_hidden_states) of the traced shapes, at most
+`ROWS[-1]` rows. Anything else (word maps' attention processors, other keyword arguments) calls the torch UNet,
+counted in `statistics["torch"]`, so that nothing falls back silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import warnings
+import weakref
+from pathlib import Path
+
+import torch
+from diffusers.models.unets.unet_2d_condition import UNet2DConditionOutput
+
+from pipelines.engine import word_maps
+
+logger = logging.getLogger(__name__)
+
+ENABLED = os.environ.get("DIFFUSION_PLAYGROUND_ACCELERATE", "1") != "0"
+GRAPH = "openvino_model.xml"  # beside the UNet's weights, with its .bin and a .json of what it was exported from
+WEIGHTS = "diffusion_pytorch_model.safetensors"
+# float32 everywhere: OpenVINO may pick bf16 on CPUs that have it, and bf16 changes the pictures
+COMPILE_SETTINGS = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+
+ROWS = (1, 2, 4, 8, 16, 32, 64)  # row counts compiled; batching's passes have at most 64 (batching.MAX_BATCH)
+statistics = {"graph": 0, "torch": 0}  # calls of accelerated UNets: through the graph, or the torch UNet
+_accelerated: weakref.WeakKeyDictionary[torch.nn.Module, AcceleratedUNet] = weakref.WeakKeyDictionary()
+
+
+class PlainCall(torch.nn.Module):
+    """The UNet's plain call as positional tensors in, the predicted noise out: what the graph is traced from."""
+
+    def __init__(self, unet: torch.nn.Module) -> None:
+        super().__init__()
+        self.unet = unet
+
+    def forward(
+        self, sample: torch.Tensor, timesteps: torch.Tensor, encoder_hidden_states: torch.Tensor
+    ) -> torch.Tensor:
+        return self.unet(sample, timesteps, encoder_hidden_states=encoder_hidden_states, return_dict=False)[0]
+
+
+def weights_digest(folder: Path) -> str:
+    digest = hashlib.sha256()
+    with (folder / WEIGHTS).open("rb") as weights:
+        for chunk in iter(lambda: weights.read(2**20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def export(unet: torch.nn.Module, folder: Path, tokens: int) -> Path:
+    """Trace `unet`'s plain call, on texts of `tokens` tokens (the tokenizer pads every prompt to its length), into
+    an OpenVINO graph with any number of rows, saved in float32 beside its weights in `folder` (which must hold
+    them), with the weights' digest. Returns the graph's path."""
+    import openvino
+
+    rows = 2  # traced at 2 rows; the batch dimension stays free (-1): `prepare` fixes it per row count
+    example = tuple(torch.randn(rows, *shape) for shape in shapes(unet, tokens))
+    inputs = [[-1, *shape] for shape in shapes(unet, tokens)]
+    # diffusers' UNet branches on shapes (the upsampler's `>= 64 rows`: a no-op `contiguous`): traced as constants,
+    # which holds for every row count since the branches do not change the values
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        graph = openvino.convert_model(
+            PlainCall(unet.eval()), example_input=example, input=[(shape, openvino.Type.f32) for shape in inputs]
+        )
+    path = folder / GRAPH
+    openvino.save_model(graph, path, compress_to_fp16=False)  # fp16 weights would change the pictures
+    source = {"weights_sha256": weights_digest(folder), "tokens": tokens, "openvino": openvino.__version__}
+    path.with_suffix(".json").write_text(json.dumps(source, indent=1) + "\n")
+    return path
+
+
+def why_not(unet: torch.nn.Module, folder: Path, on: torch.device) -> str | None:
+    """Why `unet` (loaded from `folder`) keeps torch, or None if its graph can be used."""
+    if not ENABLED:
+        return "DIFFUSION_PLAYGROUND_ACCELERATE=0"
+    if on.type != "cpu" or unet.dtype != torch.float32:
+        return f"it runs on {on.type} in {unet.dtype} (the graph is for float32 on a CPU)"
+    if not (folder / GRAPH).is_file():
+        return "no graph was exported for it"
+    try:
+        import openvino  # noqa: F401 - the runtime must be installed
+    except ImportError:
+        return "OpenVINO is not installed"
+    source = json.loads((folder / GRAPH).with_suffix(".json").read_text())
+    if source.get("weights_sha256") != weights_digest(folder):
+        return "its graph was exported from other weights (python -m train.export_openvino)"
+    return None
+
+
+def prepare(unet: torch.nn.Module, folder: str | Path, on: torch.device) -> None:
+    """When a model loads: compile its UNet's graph if it can be used (`of(unet)` then returns it)."""
+    folder = Path(folder)
+    reason = why_not(unet, folder, on)
+    if reason is not None:
+        logger.info("The UNet of %s runs in torch: %s.", folder, reason)
+        return
+    import openvino
+
+    core = openvino.Core()
+    graph = core.read_model(folder / GRAPH)
+    tokens = json.loads((folder / GRAPH).with_suffix(".json").read_text())["tokens"]
+    settings = {**COMPILE_SETTINGS, "INFERENCE_NUM_THREADS": torch.get_num_threads()}
+    graphs = {}
+    for rows in ROWS:
+        shaped = graph.clone()
+        shaped.reshape(
+            {put: openvino.PartialShape([rows, *shape]) for put, shape in zip(shaped.inputs, shapes(unet, tokens))}
+        )
+        graphs[rows] = core.compile_model(shaped, "CPU", settings)
+    _accelerated[unet] = AcceleratedUNet(unet, graphs, shapes(unet, tokens))
+    logger.info("The UNet of %s runs through its OpenVINO graph.", folder)
+
+
+def shapes(unet: torch.nn.Module, tokens: int) -> list[list[int]]:
+    """Each input's shape past the rows: (channels, size, size), (), (the text's tokens, their width)."""
+    config = unet.config
+    size = config.sample_size if isinstance(config.sample_size, int) else config.sample_size[0]
+    return [[config.in_channels, size, size], [], [tokens, config.cross_attention_dim]]
+
+
+def of(unet: torch.nn.Module) -> torch.nn.Module:
+    """The UNet a request calls: its accelerated stand-in if `prepare` made one, else the UNet itself."""
+    return _accelerated.get(unet, unet)
+
+
+class AcceleratedUNet(torch.nn.Module):
+    """A stand-in for a UNet whose plain calls run its compiled graphs; `config`, `dtype`, `device` are the UNet's."""
+
+    def __init__(self, unet: torch.nn.Module, graphs: dict[int, object], shapes: list[list[int]]) -> None:
+        super().__init__()
+        self.unet = unet
+        self.graphs = graphs  # rows -> the graph compiled for that many rows
+        self.shapes = [torch.Size(shape) for shape in shapes]  # each input's past the rows
+
+    def __getattr__(self, name: str) -> object:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self._modules["unet"], name)
+
+    def forward(
+        self,
+        sample: torch.Tensor,
+        timestep: torch.Tensor | float | int,
+        encoder_hidden_states: torch.Tensor | None = None,
+        return_dict: bool = True,
+        **others: object,
+    ) -> object:
+        rows = sample.shape[0]
+        compiled = next((self.graphs[count] for count in sorted(self.graphs) if count >= rows), None)
+        plain = encoder_hidden_states is not None and not any(value is not None for value in others.values())
+        if not plain or compiled is None or word_maps.active() or not self.fits(sample, encoder_hidden_states):
+            statistics["torch"] += 1
+            return self.unet(
+                sample, timestep, encoder_hidden_states=encoder_hidden_states, return_dict=return_dict, **others
+            )
+        statistics["graph"] += 1
+        # the UNet embeds each row's timestep as float32 (diffusers' get_timestep_embedding): the same values here
+        timesteps = torch.as_tensor(timestep).float().reshape(-1).expand(rows)
+        padding = compiled.inputs[0].shape[0] - rows  # rows of zeros up to the graph's: each row is computed alone
+        inputs = [
+            torch.nn.functional.pad(tensor, (0, 0) * (tensor.dim() - 1) + (0, padding)).contiguous().numpy()
+            for tensor in (sample, timesteps, encoder_hidden_states)
+        ]
+        noise = torch.from_numpy(compiled(inputs)[0][:rows].copy())
+        return UNet2DConditionOutput(sample=noise) if return_dict else (noise,)
+
+    def fits(self, sample: torch.Tensor, encoder_hidden_states: torch.Tensor) -> bool:
+        """Are these the traced shapes past the rows, in float32?"""
+        tensors = (sample, encoder_hidden_states)
+        return [tensor.shape[1:] for tensor in tensors] == [self.shapes[0], self.shapes[2]] and all(
+            tensor.dtype == torch.float32 for tensor in tensors
+        )

@@ -1,0 +1,141 @@
+"""The UNet's OpenVINO graphs (pipelines/engine/accelerated.py): exported from a tiny random UNet here, the embedded
+latent model's committed beside its weights; same noise as torch, same 8-bit pictures, and never a silent fallback."""
+
+from __future__ import annotations
+
+import json
+import weakref
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from diffusers import UNet2DConditionModel
+
+from pipelines import text_to_image
+from pipelines.engine import accelerated, batching, loading, word_maps
+
+TOKENS = 8
+
+
+@pytest.fixture(scope="module")
+def tiny_exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[UNet2DConditionModel, Path]:
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        sample_size=4,
+        in_channels=4,
+        out_channels=4,
+        layers_per_block=1,
+        block_out_channels=(8, 16),
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=16,
+        attention_head_dim=2,
+        norm_num_groups=4,
+    ).eval()
+    folder = tmp_path_factory.mktemp("tiny-unet")
+    unet.save_pretrained(folder)
+    accelerated.export(unet, folder, TOKENS)
+    return unet, folder
+
+
+def inputs(rows: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return (
+        torch.randn(rows, 4, 4, 4, generator=generator),
+        torch.tensor(417),
+        torch.randn(rows, TOKENS, 16, generator=generator),
+    )
+
+
+def test_a_tiny_unets_graph_predicts_its_noise_at_any_row_count(tiny_exported) -> None:
+    unet, folder = tiny_exported
+    assert accelerated.why_not(unet, folder, torch.device("cpu")) is None
+    accelerated.prepare(unet, folder, torch.device("cpu"))
+    fast = accelerated.of(unet)
+    assert isinstance(fast, accelerated.AcceleratedUNet) and fast.config is unet.config and fast.dtype == torch.float32
+    before = dict(accelerated.statistics)
+    for rows in (1, 3, 8, 64):  # 3: padded to the graph of 4 rows
+        sample, timestep, text = inputs(rows, seed=rows)
+        with torch.no_grad():
+            expected = unet(sample, timestep, encoder_hidden_states=text).sample
+            got = fast(sample, timestep, encoder_hidden_states=text).sample
+            as_tuple = fast(sample, timestep, encoder_hidden_states=text, return_dict=False)[0]
+        assert got.shape == expected.shape and torch.equal(got, as_tuple)
+        assert torch.allclose(got, expected, atol=1e-5), (rows, (got - expected).abs().max())
+    assert accelerated.statistics["graph"] - before["graph"] == 8 and accelerated.statistics["torch"] == before["torch"]
+
+
+def test_calls_the_graph_cannot_take_run_in_torch_and_are_counted(tiny_exported) -> None:
+    unet, folder = tiny_exported
+    accelerated.prepare(unet, folder, torch.device("cpu"))
+    fast = accelerated.of(unet)
+    sample, timestep, text = inputs(2)
+    before = accelerated.statistics["torch"]
+    with torch.no_grad():
+        fast(sample, timestep, encoder_hidden_states=text, cross_attention_kwargs={"scale": 1.0})  # another argument
+        fast(sample, timestep, encoder_hidden_states=text[:, :4])  # another text length
+        fast(torch.randn(65, 4, 4, 4), timestep, encoder_hidden_states=torch.randn(65, TOKENS, 16))  # past 64 rows
+        recorder = word_maps.WordMapRecorder(["a"], guided=False)
+        with word_maps.recording([recorder.rows(0, 2)], (4, 4)):  # attention must run through the processors
+            fast(sample, timestep, encoder_hidden_states=text)
+    assert accelerated.statistics["torch"] - before == 4
+
+
+def test_torch_is_kept_with_the_reason_when_the_graph_cannot_be_used(
+    tiny_exported, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unet, folder = tiny_exported
+    assert "float32 on a CPU" in accelerated.why_not(unet, folder, torch.device("cuda"))
+    assert accelerated.why_not(unet, tmp_path, torch.device("cpu")) == "no graph was exported for it"
+    retrained = tmp_path / "retrained"
+    retrained.mkdir()
+    for file in folder.iterdir():
+        (retrained / file.name).write_bytes(file.read_bytes())
+    source = json.loads((retrained / "openvino_model.json").read_text())
+    (retrained / "openvino_model.json").write_text(json.dumps({**source, "weights_sha256": "0" * 64}))
+    assert "other weights" in accelerated.why_not(unet, retrained, torch.device("cpu"))
+    other = UNet2DConditionModel.from_pretrained(retrained)
+    accelerated.prepare(other, retrained, torch.device("cpu"))
+    assert accelerated.of(other) is other
+    monkeypatch.setattr(accelerated, "ENABLED", False)
+    assert accelerated.why_not(unet, folder, torch.device("cpu")) == "DIFFUSION_PLAYGROUND_ACCELERATE=0"
+
+
+def test_the_embedded_text_models_graph_is_of_its_weights_and_draws_the_same_pictures(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The app's default run (DPM-Solver++, 25 steps, guidance 5, 4 images): identical 8-bit images, a few seeds."""
+    shared = loading.load_pipeline(text_to_image.DEFAULT_MODEL, text_to_image.PIPELINE_CLASSES)
+    assert isinstance(accelerated.of(shared.unet), accelerated.AcceleratedUNet)  # committed graph matches (SHA-256)
+    prompt = "a large red circle on the left"
+    for seed in (0, 7):
+        before = accelerated.statistics["graph"]
+        fast = text_to_image.generate(prompt=prompt, seed=seed, batch_size=4).final_images
+        assert accelerated.statistics["graph"] - before == text_to_image.DEFAULT_STEPS
+        with monkeypatch.context() as eager:
+            eager.setattr(accelerated, "_accelerated", weakref.WeakKeyDictionary())
+            plain = text_to_image.generate(prompt=prompt, seed=seed, batch_size=4).final_images
+        assert fast.dtype == np.uint8 and np.array_equal(fast, plain), np.abs(fast.astype(int) - plain).max()
+
+
+def test_batching_runs_every_row_count_from_1_to_64_through_the_graphs() -> None:
+    shared = loading.load_pipeline(text_to_image.DEFAULT_MODEL, text_to_image.PIPELINE_CLASSES)
+    request = text_to_image.request_pipeline(text_to_image.DEFAULT_MODEL, text_to_image.DEFAULT_SCHEDULER)
+    stand_in = request.unet.unet if isinstance(request.unet, batching.BatchedUNet) else request.unet
+    assert isinstance(stand_in, accelerated.AcceleratedUNet)  # what batching's passes call (batching._run)
+    assert max(accelerated.ROWS) >= batching.MAX_BATCH
+    generator = torch.Generator().manual_seed(0)
+    before = dict(accelerated.statistics)
+    worst = 0.0
+    for rows in range(1, batching.MAX_BATCH + 1):
+        sample = torch.randn(rows, 4, 8, 8, generator=generator)
+        text = torch.randn(rows, 16, shared.unet.config.cross_attention_dim, generator=generator)
+        timesteps = torch.full((rows,), 600.0)
+        with torch.no_grad():
+            got = stand_in(sample, timesteps, encoder_hidden_states=text).sample
+            expected = shared.unet(sample, timesteps, encoder_hidden_states=text).sample
+        worst = max(worst, (got - expected).abs().max().item())
+    assert accelerated.statistics["graph"] - before["graph"] == batching.MAX_BATCH
+    assert accelerated.statistics["torch"] == before["torch"]  # no silent fallback
+    assert worst < 1e-4, worst
