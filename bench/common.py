@@ -32,9 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HEADER = [
-    "| setting | rounds | plain diffusers | generator | app handler | generator / plain | app / plain | first frame |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| setting | rounds | plain diffusers | generator | app handler | generator / plain | app / plain "
+    "| app's result / plain | first frame |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
 ]
+SKIPPED = {"__type__": "update"}  # gr.skip(): an output an update leaves as it is
 MIN_SECONDS = 5.0  # each worker times each of a row's calls for at least this long: short calls get more rounds
 CALLS = ("plain", "generator", "app")
 Timings = dict[str, list[float]]  # call -> seconds of each round, and "first frame" -> seconds to the first frame
@@ -93,6 +95,19 @@ def seconds(run: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
+def handler_seconds(handler: Callable[[], Iterable]) -> tuple[float, float]:
+    """Seconds until the handler's update that shows the result (its third output, the result picture, no longer
+    skipped: `ui.stream.stream_frames`), and until its end (after the keepsakes)."""
+    started = time.perf_counter()
+    result = None
+    for update in handler():
+        shown = update[2] if isinstance(update, tuple) and len(update) > 2 else SKIPPED
+        if result is None and not (isinstance(shown, dict) and shown == SKIPPED):
+            result = time.perf_counter() - started
+    total = time.perf_counter() - started
+    return (total if result is None else result), total
+
+
 def first_frame_seconds(frames: Callable[[], Generator]) -> float:
     started = time.perf_counter()
     stream = frames()
@@ -123,10 +138,16 @@ def time_row(row: Row, repeats: int) -> Timings:
         run()
     rounds = max(repeats, math.ceil(MIN_SECONDS / seconds(runs["plain"])))
     timings: Timings = {name: [] for name in CALLS}
+    timings["result"] = []  # within the app's runs: the result shown, before its keepsakes are written
     for round_index in range(rounds):
         shift = round_index % len(CALLS)
         for name in CALLS[shift:] + CALLS[:shift]:
-            timings[name].append(seconds(runs[name]))
+            if name == "app":
+                result, total = handler_seconds(row.handler)
+                timings["result"].append(result)
+                timings["app"].append(total)
+            else:
+                timings[name].append(seconds(runs[name]))
     timings["first frame"] = [first_frame_seconds(row.generator) for _ in range(repeats)]
     return timings
 
@@ -154,7 +175,7 @@ def pooled_row(setting: str, workers: list[Timings]) -> str:
 
     return (
         f"| {setting} | {rounds} | {median['plain']:.3f} s | {median['generator']:.3f} s | {median['app']:.3f} s "
-        f"| {ratio('generator')} | {ratio('app')} | {median['first frame'] * 1000:.0f} ms |"
+        f"| {ratio('generator')} | {ratio('app')} | {ratio('result')} | {median['first frame'] * 1000:.0f} ms |"
     )
 
 

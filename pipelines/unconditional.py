@@ -19,7 +19,7 @@ import torch
 from diffusers import UNet2DModel
 from diffusers.utils.torch_utils import randn_tensor
 
-from pipelines.engine import batching, torch_thread
+from pipelines.engine import accelerated, batching, torch_thread
 from pipelines.engine.frames import Frame, to_uint8_images
 from pipelines.engine.loading import load_pipeline, make_scheduler, max_steps
 from pipelines.engine.sampling import first_step, reverse_process, starting_sample
@@ -105,7 +105,8 @@ def sample_frames(
             predicted_original=to_uint8_images(original, max_size=PREVIEW_SIZE),
             elapsed=time.perf_counter() - started,
         )
-    batched_unet = batching.batched(unet)  # its calls run together with other requests' (pipelines/engine/batching.py)
+    # its calls run together with other requests' (pipelines/engine/batching.py), through its graphs if it has some
+    batched_unet = batching.batched(accelerated.of(unet))
     denoising = reverse_process(
         lambda x_t, t: batched_unet(x_t, t).sample, noise_scheduler, noise, start, original, generator=generator
     )

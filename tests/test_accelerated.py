@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from diffusers import UNet2DConditionModel
+from diffusers import UNet2DConditionModel, UNet2DModel
 
-from pipelines import text_to_image
+from pipelines import text_to_image, unconditional
 from pipelines.engine import accelerated, batching, loading, word_maps
 
 TOKENS = 8
@@ -66,6 +66,38 @@ def test_a_tiny_unets_graph_predicts_its_noise_at_any_row_count(tiny_exported) -
     assert accelerated.statistics["graph"] - before["graph"] == 8 and accelerated.statistics["torch"] == before["torch"]
 
 
+def test_a_tiny_pixel_unets_graph_predicts_its_noise(tmp_path: Path) -> None:
+    """A pixel model's UNet (no text): sample and timestep in, noise out, as `UNet2DModel` gives it."""
+    torch.manual_seed(0)
+    unet = UNet2DModel(
+        sample_size=8,
+        in_channels=3,
+        out_channels=3,
+        layers_per_block=1,
+        block_out_channels=(8, 16),
+        down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+        up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+        norm_num_groups=4,
+        attention_head_dim=4,
+    ).eval()
+    unet.save_pretrained(tmp_path)
+    accelerated.export(unet, tmp_path)
+    accelerated.prepare(unet, tmp_path, torch.device("cpu"))
+    fast = accelerated.of(unet)
+    assert isinstance(fast, accelerated.AcceleratedUNet)
+    before = dict(accelerated.statistics)
+    for rows in (1, 5, 32):
+        sample = torch.randn(rows, 3, 8, 8, generator=torch.Generator().manual_seed(rows))
+        with torch.no_grad():
+            expected = unet(sample, torch.tensor(321)).sample
+            got = fast(sample, torch.tensor(321))
+        assert type(got).__name__ == "UNet2DOutput" and torch.allclose(got.sample, expected, atol=1e-5)
+    with torch.no_grad():
+        fast(torch.randn(65, 3, 8, 8), torch.tensor(321))  # past 64 rows: torch, counted
+    assert accelerated.statistics["graph"] - before["graph"] == 3
+    assert accelerated.statistics["torch"] - before["torch"] == 1
+
+
 def test_calls_the_graph_cannot_take_run_in_torch_and_are_counted(tiny_exported) -> None:
     unet, folder = tiny_exported
     accelerated.prepare(unet, folder, torch.device("cpu"))
@@ -116,6 +148,23 @@ def test_the_embedded_text_models_graph_is_of_its_weights_and_draws_the_same_pic
         with monkeypatch.context() as eager:
             eager.setattr(accelerated, "_accelerated", weakref.WeakKeyDictionary())
             plain = text_to_image.generate(prompt=prompt, seed=seed, batch_size=4).final_images
+        assert fast.dtype == np.uint8 and np.array_equal(fast, plain), np.abs(fast.astype(int) - plain).max()
+
+
+def test_the_embedded_pixel_models_graph_is_of_its_weights_and_draws_the_same_pictures(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The app's default (DPM-Solver++ SDE, 50 steps, 4 images): a stochastic sampler, so a difference in the noise
+    predicted could grow into another shape; every 8-bit value is the same, a few seeds."""
+    shared = loading.load_pipeline(unconditional.DEFAULT_MODEL, unconditional.PIPELINE_CLASSES)
+    assert isinstance(accelerated.of(shared.unet), accelerated.AcceleratedUNet)  # committed graph matches (SHA-256)
+    for seed in (0, 11):
+        before = accelerated.statistics["graph"]
+        fast = unconditional.generate(seed=seed, batch_size=4).predicted_original
+        assert accelerated.statistics["graph"] - before == unconditional.DEFAULT_STEPS
+        with monkeypatch.context() as eager:
+            eager.setattr(accelerated, "_accelerated", weakref.WeakKeyDictionary())
+            plain = unconditional.generate(seed=seed, batch_size=4).predicted_original
         assert fast.dtype == np.uint8 and np.array_equal(fast, plain), np.abs(fast.astype(int) - plain).max()
 
 

@@ -34,7 +34,8 @@ def test_plain_diffusers_loads_it_for_text_to_image_and_inpainting() -> None:
             **(kwargs if pipeline_class is StableDiffusionInpaintPipeline else {}),
         )
         assert output.images.shape == (1, 32, 32, 3)
-    assert sum(path.stat().st_size for path in Path(MODEL_DIR).rglob("*") if path.is_file()) < 30 * 2**20
+    files = [path for path in Path(MODEL_DIR).rglob("*") if path.is_file()]
+    assert sum(path.stat().st_size for path in files) < 40 * 2**20  # with its UNet's OpenVINO graph (15 MB)
 
 
 def test_single_object_prompts_get_their_colour_and_shape() -> None:

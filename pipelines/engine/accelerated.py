@@ -1,13 +1,14 @@
 """A faster UNet on a CPU, behind the UNet's own interface: OpenVINO graphs of the same weights, exported ahead.
 
-The UNet is ~96 % of a latent model's run (issue 29). OpenVINO's CPU runtime, in float32, runs the embedded text
-model's UNet 1.5-3.9x faster than torch eager at row counts from 1 to 64 (`python -m bench.accelerated`), and its
-8-bit images come out the same (tests/test_accelerated.py) - with one graph per row count: a graph with a free batch
-dimension was slower than torch past 16 rows. So the graph is exported once with a free batch dimension, beside the
-weights (`python -m train.export_openvino`), never at a visitor's request, and `prepare`, when the model loads,
-checks that it was exported from these very weights (their SHA-256) and compiles it for each row count of `ROWS`
-(~0.45 s each). A call of other rows is padded to the next of them. Any other case (a hub model, a GPU or ZeroGPU,
-a graph of other weights, no OpenVINO, `DIFFUSION_PLAYGROUND_ACCELERATE=0`) keeps torch, and says why in the log.
+The UNet is ~96 % of a default run (issue 29). OpenVINO's CPU runtime, in float32, runs the embedded text model's
+UNet 1.5-3.9x faster than torch eager at row counts from 1 to 64 (`python -m bench.accelerated`), and the 8-bit
+images of the text and the pixel model come out the same (tests/test_accelerated.py) - with one graph per row count:
+a graph with a free batch dimension was slower than torch past 16 rows. So the graph is exported once with a free
+batch dimension, beside the weights (`python -m train.export_openvino`), never at a visitor's request, and
+`prepare`, when the model loads, checks that it was exported from these very weights (their SHA-256) and compiles it
+for each row count of `ROWS` (~0.45 s each). A call of other rows is padded to the next of them. Any other case (a
+hub model, a GPU or ZeroGPU, a graph of other weights, no OpenVINO, `DIFFUSION_PLAYGROUND_ACCELERATE=0`) keeps
+torch, and says why in the log.
 
 Only plain calls go through the graphs: (sample, timestep, encoder_hidden_states) of the traced shapes, at most
 `ROWS[-1]` rows. Anything else (word maps' attention processors, other keyword arguments) calls the torch UNet,
@@ -25,6 +26,7 @@ import weakref
 from pathlib import Path
 
 import torch
+from diffusers.models.unets.unet_2d import UNet2DOutput
 from diffusers.models.unets.unet_2d_condition import UNet2DConditionOutput
 
 from pipelines.engine import word_maps
@@ -43,16 +45,21 @@ _accelerated: weakref.WeakKeyDictionary[torch.nn.Module, AcceleratedUNet] = weak
 
 
 class PlainCall(torch.nn.Module):
-    """The UNet's plain call as positional tensors in, the predicted noise out: what the graph is traced from."""
+    """The UNet's plain call as positional tensors in (the text's hidden states for a text UNet), the predicted noise
+    out: what the graph is traced from."""
 
     def __init__(self, unet: torch.nn.Module) -> None:
         super().__init__()
         self.unet = unet
 
-    def forward(
-        self, sample: torch.Tensor, timesteps: torch.Tensor, encoder_hidden_states: torch.Tensor
-    ) -> torch.Tensor:
-        return self.unet(sample, timesteps, encoder_hidden_states=encoder_hidden_states, return_dict=False)[0]
+    def forward(self, sample: torch.Tensor, timesteps: torch.Tensor, *text: torch.Tensor) -> torch.Tensor:
+        conditioning = {"encoder_hidden_states": text[0]} if text else {}
+        return self.unet(sample, timesteps, **conditioning, return_dict=False)[0]
+
+
+def is_text_unet(unet: torch.nn.Module) -> bool:
+    """A latent model's UNet, called with a text's hidden states (a pixel model's takes none)."""
+    return unet.config.get("cross_attention_dim") is not None
 
 
 def weights_digest(folder: Path) -> str:
@@ -63,9 +70,9 @@ def weights_digest(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def export(unet: torch.nn.Module, folder: Path, tokens: int) -> Path:
-    """Trace `unet`'s plain call, on texts of `tokens` tokens (the tokenizer pads every prompt to its length), into
-    an OpenVINO graph with any number of rows, saved in float32 beside its weights in `folder` (which must hold
+def export(unet: torch.nn.Module, folder: Path, tokens: int | None = None) -> Path:
+    """Trace `unet`'s plain call (a text UNet's on texts of `tokens` tokens: its tokenizer pads every prompt to that)
+    into an OpenVINO graph with any number of rows, saved in float32 beside its weights in `folder` (which must hold
     them), with the weights' digest. Returns the graph's path."""
     import openvino
 
@@ -128,11 +135,12 @@ def prepare(unet: torch.nn.Module, folder: str | Path, on: torch.device) -> None
     logger.info("The UNet of %s runs through its OpenVINO graph.", folder)
 
 
-def shapes(unet: torch.nn.Module, tokens: int) -> list[list[int]]:
-    """Each input's shape past the rows: (channels, size, size), (), (the text's tokens, their width)."""
+def shapes(unet: torch.nn.Module, tokens: int | None) -> list[list[int]]:
+    """Each input's shape past the rows: (channels, size, size), (), and a text UNet's (tokens, their width)."""
     config = unet.config
     size = config.sample_size if isinstance(config.sample_size, int) else config.sample_size[0]
-    return [[config.in_channels, size, size], [], [tokens, config.cross_attention_dim]]
+    text = [[tokens, config.cross_attention_dim]] if is_text_unet(unet) else []
+    return [[config.in_channels, size, size], [], *text]
 
 
 def of(unet: torch.nn.Module) -> torch.nn.Module:
@@ -165,26 +173,30 @@ class AcceleratedUNet(torch.nn.Module):
     ) -> object:
         rows = sample.shape[0]
         compiled = next((self.graphs[count] for count in sorted(self.graphs) if count >= rows), None)
-        plain = encoder_hidden_states is not None and not any(value is not None for value in others.values())
-        if not plain or compiled is None or word_maps.active() or not self.fits(sample, encoder_hidden_states):
+        texts = [] if encoder_hidden_states is None else [encoder_hidden_states]
+        plain = len(texts) == len(self.shapes) - 2 and not any(value is not None for value in others.values())
+        if not plain or compiled is None or word_maps.active() or not self.fits(sample, *texts):
             statistics["torch"] += 1
-            return self.unet(
-                sample, timestep, encoder_hidden_states=encoder_hidden_states, return_dict=return_dict, **others
-            )
+            if texts:
+                others["encoder_hidden_states"] = encoder_hidden_states
+            return self.unet(sample, timestep, return_dict=return_dict, **others)
         statistics["graph"] += 1
         # the UNet embeds each row's timestep as float32 (diffusers' get_timestep_embedding): the same values here
         timesteps = torch.as_tensor(timestep).float().reshape(-1).expand(rows)
         padding = compiled.inputs[0].shape[0] - rows  # rows of zeros up to the graph's: each row is computed alone
         inputs = [
             torch.nn.functional.pad(tensor, (0, 0) * (tensor.dim() - 1) + (0, padding)).contiguous().numpy()
-            for tensor in (sample, timesteps, encoder_hidden_states)
+            for tensor in (sample, timesteps, *texts)
         ]
         noise = torch.from_numpy(compiled(inputs)[0][:rows].copy())
-        return UNet2DConditionOutput(sample=noise) if return_dict else (noise,)
+        if not return_dict:
+            return (noise,)
+        return UNet2DConditionOutput(sample=noise) if texts else UNet2DOutput(sample=noise)
 
-    def fits(self, sample: torch.Tensor, encoder_hidden_states: torch.Tensor) -> bool:
+    def fits(self, sample: torch.Tensor, *texts: torch.Tensor) -> bool:
         """Are these the traced shapes past the rows, in float32?"""
-        tensors = (sample, encoder_hidden_states)
-        return [tensor.shape[1:] for tensor in tensors] == [self.shapes[0], self.shapes[2]] and all(
+        tensors = (sample, *texts)
+        expected = [self.shapes[0], *self.shapes[2:]]
+        return [tensor.shape[1:] for tensor in tensors] == expected and all(
             tensor.dtype == torch.float32 for tensor in tensors
         )
