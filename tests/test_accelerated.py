@@ -188,3 +188,25 @@ def test_batching_runs_every_row_count_from_1_to_64_through_the_graphs() -> None
     assert accelerated.statistics["graph"] - before["graph"] == batching.MAX_BATCH
     assert accelerated.statistics["torch"] == before["torch"]  # no silent fallback
     assert worst < 1e-4, worst
+
+
+@pytest.mark.parametrize(
+    "api_name, inputs",
+    [
+        ("/unconditional", ("shapes-ddpm", "DPM-Solver++ SDE", 50, 5, False, 4)),  # the tab's defaults
+        ("/text_to_image", ("shapes-sd", "a blue square", "", 5.0, "DPM-Solver++", 25, 5, False, 4)),
+    ],
+)
+def test_through_the_server_the_default_runs_are_the_same_as_torchs(
+    app_url: str, api_name: str, inputs: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gradio_client import Client
+    from PIL import Image
+
+    client = Client(app_url, verbose=False)
+    before = accelerated.statistics["graph"]
+    fast = client.predict(*inputs, api_name=api_name)
+    assert accelerated.statistics["graph"] > before
+    monkeypatch.setattr(accelerated, "_accelerated", weakref.WeakKeyDictionary())
+    plain = client.predict(*inputs, api_name=api_name)
+    assert np.array_equal(np.asarray(Image.open(fast[2])), np.asarray(Image.open(plain[2])))

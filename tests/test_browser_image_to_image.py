@@ -34,16 +34,16 @@ def test_strokes_drawn_on_the_sketchpad_are_finished_by_the_model(app_url: str, 
     strength = tab.get_by_label("number input for Strength (noise added)")
     strength.fill("0.6")
     strength.press("Enter")
-    set_steps(tab, 20)
+    set_steps(tab, 100)  # 60 steps run: enough to stream a few on a fast machine
     expect(start_line).to_contain_text("Strength 0.6: starts at t = 599 of 1000", timeout=30_000)
-    expect(start_line).to_contain_text("runs 12 of 20 steps", timeout=30_000)
+    expect(start_line).to_contain_text("runs 60 of 100 steps", timeout=30_000)
     # The same stroke once more, now that the settings' answers are in: on a busy machine the editor can still be
     # rendering when the first one is drawn, and lose it (seen once in a full CI run). An opaque brush over the same
     # path draws the same picture.
     scribble(page, canvas.bounding_box(), 0.28, 0.35)
-    statuses = streamed_steps(page, "image-to-image", 12)
-    assert statuses[[text.startswith("Step") for text in statuses].index(True)].startswith("Step 0 / 12 · t = 599")
-    assert "strength 0.6, 12 of 20 steps" in statuses[-1], statuses[-1]
+    statuses = streamed_steps(page, "image-to-image", 60)
+    assert statuses[[text.startswith("Step") for text in statuses].index(True)].startswith("Step 0 / 60 · t = 599")
+    assert "strength 0.6, 60 of 100 steps" in statuses[-1], statuses[-1]
 
     drawn = np.asarray(prepared[-1][0]).astype(int)  # 32 x 32: red strokes on the left, the rest black
     red = np.abs(drawn - (220, 40, 40)).max(axis=-1) < 60

@@ -53,6 +53,9 @@ class Server:
         self.loads = folder / "loads.txt"
         self.port = _free_port()
         variables = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_PROXY": "127.0.0.1,localhost", **environment}
+        # torch on both servers: what is compared is the spaces runtime, not the CPU's OpenVINO graphs (the plain
+        # server's pixel-model images differed from torch's here, in a few values; tests/test_accelerated.py)
+        variables["DIFFUSION_PLAYGROUND_ACCELERATE"] = "0"
         variables["ZEROGPU_LOADS_FILE"] = str(self.loads)
         self.log = open(folder / "server.log", "w")  # noqa: SIM115 (closed in `close`)
         self.process = subprocess.Popen(
