@@ -118,6 +118,7 @@ def prepare(unet: torch.nn.Module, folder: str | Path, on: torch.device) -> None
     if reason is not None:
         logger.info("The UNet of %s runs in torch: %s.", folder, reason)
         return
+    import numpy
     import openvino
 
     core = openvino.Core()
@@ -131,6 +132,9 @@ def prepare(unet: torch.nn.Module, folder: str | Path, on: torch.device) -> None
             {put: openvino.PartialShape([rows, *shape]) for put, shape in zip(shaped.inputs, shapes(unet, tokens))}
         )
         graphs[rows] = core.compile_model(shaped, "CPU", settings)
+        # one call now: a graph allocates its working memory at its first call, which would otherwise come with
+        # the first pass of that many rows, under a crowd (the soak's RSS kept rising with it)
+        graphs[rows]([numpy.zeros([rows, *shape], numpy.float32) for shape in shapes(unet, tokens)])
     _accelerated[unet] = AcceleratedUNet(unet, graphs, shapes(unet, tokens))
     logger.info("The UNet of %s runs through its OpenVINO graph.", folder)
 
