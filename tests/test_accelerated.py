@@ -3,6 +3,7 @@ latent model's committed beside its weights; same noise as torch, same 8-bit pic
 
 from __future__ import annotations
 
+import gc
 import json
 import weakref
 from pathlib import Path
@@ -146,7 +147,7 @@ def test_the_embedded_text_models_graph_is_of_its_weights_and_draws_the_same_pic
         fast = text_to_image.generate(prompt=prompt, seed=seed, batch_size=4).final_images
         assert accelerated.statistics["graph"] - before == text_to_image.DEFAULT_STEPS
         with monkeypatch.context() as eager:
-            eager.setattr(accelerated, "_accelerated", weakref.WeakKeyDictionary())
+            eager.setattr(accelerated, "of", lambda unet: unet)  # torch: as without graphs
             plain = text_to_image.generate(prompt=prompt, seed=seed, batch_size=4).final_images
         assert fast.dtype == np.uint8 and np.array_equal(fast, plain), np.abs(fast.astype(int) - plain).max()
 
@@ -163,7 +164,7 @@ def test_the_embedded_pixel_models_graph_is_of_its_weights_and_draws_the_same_pi
         fast = unconditional.generate(seed=seed, batch_size=4).predicted_original
         assert accelerated.statistics["graph"] - before == unconditional.DEFAULT_STEPS
         with monkeypatch.context() as eager:
-            eager.setattr(accelerated, "_accelerated", weakref.WeakKeyDictionary())
+            eager.setattr(accelerated, "of", lambda unet: unet)  # torch: as without graphs
             plain = unconditional.generate(seed=seed, batch_size=4).predicted_original
         assert fast.dtype == np.uint8 and np.array_equal(fast, plain), np.abs(fast.astype(int) - plain).max()
 
@@ -207,6 +208,17 @@ def test_through_the_server_the_default_runs_are_the_same_as_torchs(
     before = accelerated.statistics["graph"]
     fast = client.predict(*inputs, api_name=api_name)
     assert accelerated.statistics["graph"] > before
-    monkeypatch.setattr(accelerated, "_accelerated", weakref.WeakKeyDictionary())
+    monkeypatch.setattr(accelerated, "of", lambda unet: unet)  # torch: as without graphs
     plain = client.predict(*inputs, api_name=api_name)
     assert np.array_equal(np.asarray(Image.open(fast[2])), np.asarray(Image.open(plain[2])))
+
+
+def test_a_prepared_unet_is_freed_with_its_graphs_when_the_cache_lets_it_go(tiny_exported) -> None:
+    _, folder = tiny_exported
+    unet = UNet2DConditionModel.from_pretrained(folder)
+    accelerated.prepare(unet, folder, torch.device("cpu"))
+    assert isinstance(accelerated.of(unet), accelerated.AcceleratedUNet)
+    alive = weakref.ref(unet)
+    del unet
+    gc.collect()
+    assert alive() is None

@@ -33,9 +33,17 @@ def test_a_replay_whose_frames_went_says_so_and_generate_brings_it_back(
     monkeypatch.setattr(replays.STORE, "budget", 2**30)
     tab.get_by_role("button", name="Generate").click()
     page.locator("#unconditional-status:has-text('Done')").wait_for(timeout=120_000)
-    page.locator("#unconditional-animation a[download]").first.wait_for(timeout=120_000)
-    replay.fill("2")
-    replay.press("Enter")
+    # ask again until answered: a replay asked for before the run's last update (its files) comes is answered, then
+    # that update's Done is shown over it (a fast run: seen once in a full CI run)
+    for _ in range(20):
+        for step in ("1", "2"):
+            replay.fill(step)
+            replay.press("Enter")
+        try:
+            page.wait_for_selector("#unconditional-status:has-text('Step 2 / 8')", timeout=5_000)
+            break
+        except Exception:  # noqa: BLE001 - Playwright's TimeoutError: ask again
+            continue
     page.wait_for_selector("#unconditional-status:has-text('Step 2 / 8')", timeout=30_000)
     page.close()
 

@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import warnings
-import weakref
 from pathlib import Path
 
 import torch
@@ -41,7 +40,7 @@ COMPILE_SETTINGS = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATE
 
 ROWS = (1, 2, 4, 8, 16, 32, 64)  # row counts compiled; batching's passes have at most 64 (batching.MAX_BATCH)
 statistics = {"graph": 0, "torch": 0}  # calls of accelerated UNets: through the graph, or the torch UNet
-_accelerated: weakref.WeakKeyDictionary[torch.nn.Module, AcceleratedUNet] = weakref.WeakKeyDictionary()
+STAND_IN = "_playground_graphs"  # the attribute of a prepared UNet that holds its stand-in (not a submodule)
 
 
 class PlainCall(torch.nn.Module):
@@ -135,7 +134,9 @@ def prepare(unet: torch.nn.Module, folder: str | Path, on: torch.device) -> None
         # one call now: a graph allocates its working memory at its first call, which would otherwise come with
         # the first pass of that many rows, under a crowd (the soak's RSS kept rising with it)
         graphs[rows]([numpy.zeros([rows, *shape], numpy.float32) for shape in shapes(unet, tokens)])
-    _accelerated[unet] = AcceleratedUNet(unet, graphs, shapes(unet, tokens))
+    # a plain attribute, not a registered submodule, and a cycle the garbage collector frees with the UNet when
+    # the loading cache lets the model go (a dictionary keyed by the UNet would keep it alive through its stand-in)
+    object.__setattr__(unet, STAND_IN, AcceleratedUNet(unet, graphs, shapes(unet, tokens)))
     logger.info("The UNet of %s runs through its OpenVINO graph.", folder)
 
 
@@ -149,7 +150,7 @@ def shapes(unet: torch.nn.Module, tokens: int | None) -> list[list[int]]:
 
 def of(unet: torch.nn.Module) -> torch.nn.Module:
     """The UNet a request calls: its accelerated stand-in if `prepare` made one, else the UNet itself."""
-    return _accelerated.get(unet, unet)
+    return unet.__dict__.get(STAND_IN, unet)
 
 
 class AcceleratedUNet(torch.nn.Module):
