@@ -37,7 +37,7 @@ REPLAY_MEMORY_BYTES = int(_setting("REPLAY_MEMORY_MB", 1024) * 2**20)
 # measured by tests/test_sessions.py): Gradio's default of 10,000 sessions let the soak's RSS grow with every new
 # visitor. A dropped session's visitor is served on as new (their replay slider asks them to generate first).
 MAX_SESSIONS = int(_setting("MAX_SESSIONS", 500))
-SESSION_BYTES = 500_000  # the most a visitor's session may hold in Python objects after runs of two tabs (test: 220-334 kB)
+SESSION_BYTES = 500_000  # the most a session may hold in Python objects after runs of two tabs (test: 220-334 kB)
 # Gradio's cache of served files (results, uploads): every hour, files older than an hour are deleted.
 DELETE_CACHE = (3600, 3600)
 
