@@ -13,6 +13,7 @@ the interrupt flag.
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from collections import deque
@@ -89,11 +90,12 @@ def check_settings(steps: int, most_steps: int, guidance_scale: float, seed: int
         raise ValueError(f"Seed must be between 0 and {MAX_SEED}; got {seed}.")
 
 
-# `from_pipe` casts the shared models to float32 (a no-op here), which makes diffusers 0.42 warn on every request
-# that "modules that should be kept in float32: []" might not be: a warning about an empty list, dropped.
+# `from_pipe` casts the shared models to float32 (a no-op here), which makes diffusers 0.42 warn that "modules that
+# should be kept in float32: []" might not be: a warning about an empty list, dropped.
 logging.getLogger("diffusers.models.modeling_utils").addFilter(
     lambda record: "should be kept in float32: []" not in record.getMessage()
 )
+DERIVED = "_playground_derived"  # the attribute of a shared pipeline that holds the pipelines made from it, by class
 
 
 def request_pipeline(
@@ -108,13 +110,16 @@ def request_pipeline(
     shared = load_pipeline(model, accepted)
     if recorder is not None:
         word_maps.install(shared.unet)
-    pipeline = pipeline_class.from_pipe(
-        shared,
-        scheduler=make_scheduler(scheduler, shared.scheduler.config),
-        # its calls run together with other requests' (batching.py), through the UNet's graph where it has one
-        unet=batching.batched(accelerated.of(shared.unet), recorder),
-    )
-    pipeline.set_progress_bar_config(disable=True)
+    # `from_pipe` once per model and class (~8 ms: it builds the pipeline and casts every module), then a shallow copy
+    # per request: what a call changes (scheduler, UNet, its flags) is set on the copy; modules and processors shared
+    derived = shared.__dict__.setdefault(DERIVED, {})  # freed with the shared pipeline when the cache drops it
+    if pipeline_class not in derived:
+        derived[pipeline_class] = pipeline_class.from_pipe(shared)
+        derived[pipeline_class].set_progress_bar_config(disable=True)
+    pipeline = copy.copy(derived[pipeline_class])
+    pipeline.scheduler = make_scheduler(scheduler, shared.scheduler.config)
+    # its calls run together with other requests' (batching.py), through the UNet's graph where it has one
+    pipeline.unet = batching.batched(accelerated.of(shared.unet), recorder)
     return pipeline
 
 

@@ -6,13 +6,13 @@ images of the text and the pixel model come out the same (tests/test_accelerated
 a graph with a free batch dimension was slower than torch past 16 rows. So the graph is exported once with a free
 batch dimension, beside the weights (`python -m train.export_openvino`), never at a visitor's request, and
 `prepare`, when the model loads, checks that it was exported from these very weights (their SHA-256) and compiles it
-for each row count of `ROWS` (~0.45 s each). A call of other rows is padded to the next of them. Any other case (a
-hub model, a GPU or ZeroGPU, a graph of other weights, no OpenVINO, `DIFFUSION_PLAYGROUND_ACCELERATE=0`) keeps
-torch, and says why in the log.
+for one row and for each half's row count of `HALF_ROWS` (~0.45 s each). A call of several rows runs as two halves at
+once, each padded to the next of those counts. Any other case (a hub model, a GPU or ZeroGPU, a graph of other
+weights, no OpenVINO, `DIFFUSION_PLAYGROUND_ACCELERATE=0`) keeps torch, and says why in the log.
 
 Only plain calls go through the graphs: (sample, timestep, encoder_hidden_states) of the traced shapes, at most
-`ROWS[-1]` rows. Anything else (word maps' attention processors, other keyword arguments) calls the torch UNet,
-counted in `statistics["torch"]`, so that nothing falls back silently.
+2 x `HALF_ROWS[-1]` rows. Anything else (word maps' attention processors, other keyword arguments) calls the torch
+UNet, counted in `statistics["torch"]`, so that nothing falls back silently.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import os
 import warnings
 from pathlib import Path
 
+import numpy
 import torch
 from diffusers.models.unets.unet_2d import UNet2DOutput
 from diffusers.models.unets.unet_2d_condition import UNet2DConditionOutput
@@ -36,9 +37,12 @@ ENABLED = os.environ.get("DIFFUSION_PLAYGROUND_ACCELERATE", "1") != "0"
 GRAPH = "openvino_model.xml"  # beside the UNet's weights, with its .bin and a .json of what it was exported from
 WEIGHTS = "diffusion_pytorch_model.safetensors"
 # float32 everywhere: OpenVINO may pick bf16 on CPUs that have it, and bf16 changes the pictures
-COMPILE_SETTINGS = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
-
-ROWS = (1, 2, 4, 8, 16, 32, 64)  # row counts compiled; batching's passes have at most 64 (batching.MAX_BATCH)
+PRECISION = {"INFERENCE_PRECISION_HINT": "f32"}
+# A call of several rows runs as two halves at once, each in its own stream on its own share of the threads:
+# 1.0-1.5x faster than the whole on all of them (the threads of one convolution wait for each other; `python -m
+# bench.accelerated`). A single row runs on all the threads.
+STREAMS = 2
+HALF_ROWS = (1, 2, 4, 8, 16, 32)  # halves' row counts compiled: batching's passes have at most 64 (batching.MAX_BATCH)
 statistics = {"graph": 0, "torch": 0}  # calls of accelerated UNets: through the graph, or the torch UNet
 STAND_IN = "_playground_graphs"  # the attribute of a prepared UNet that holds its stand-in (not a submodule)
 
@@ -117,27 +121,46 @@ def prepare(unet: torch.nn.Module, folder: str | Path, on: torch.device) -> None
     if reason is not None:
         logger.info("The UNet of %s runs in torch: %s.", folder, reason)
         return
-    import numpy
     import openvino
 
     core = openvino.Core()
     graph = core.read_model(folder / GRAPH)
     tokens = json.loads((folder / GRAPH).with_suffix(".json").read_text())["tokens"]
-    settings = {**COMPILE_SETTINGS, "INFERENCE_NUM_THREADS": torch.get_num_threads()}
-    graphs = {}
-    for rows in ROWS:
+    input_shapes = shapes(unet, tokens)
+    threads = torch.get_num_threads()
+
+    def compiled(rows: int, settings: dict) -> object:
         shaped = graph.clone()
-        shaped.reshape(
-            {put: openvino.PartialShape([rows, *shape]) for put, shape in zip(shaped.inputs, shapes(unet, tokens))}
-        )
-        graphs[rows] = core.compile_model(shaped, "CPU", settings)
+        shaped.reshape({put: openvino.PartialShape([rows, *shape]) for put, shape in zip(shaped.inputs, input_shapes)})
+        return core.compile_model(shaped, "CPU", {**PRECISION, "INFERENCE_NUM_THREADS": threads, **settings})
+
+    single = Graph(compiled(1, {"PERFORMANCE_HINT": "LATENCY"}), requests=1)
+    halves = {rows: Graph(compiled(rows, {"NUM_STREAMS": STREAMS}), requests=STREAMS) for rows in HALF_ROWS}
+    for each in (single, *halves.values()):
         # one call now: a graph allocates its working memory at its first call, which would otherwise come with
         # the first pass of that many rows, under a crowd (the soak's RSS kept rising with it)
-        graphs[rows]([numpy.zeros([rows, *shape], numpy.float32) for shape in shapes(unet, tokens)])
+        each.run([[numpy.zeros([each.rows, *shape], numpy.float32) for shape in input_shapes]] * len(each.requests))
     # a plain attribute, not a registered submodule, and a cycle the garbage collector frees with the UNet when
     # the loading cache lets the model go (a dictionary keyed by the UNet would keep it alive through its stand-in)
-    object.__setattr__(unet, STAND_IN, AcceleratedUNet(unet, graphs, shapes(unet, tokens)))
+    object.__setattr__(unet, STAND_IN, AcceleratedUNet(unet, single, halves, input_shapes))
     logger.info("The UNet of %s runs through its OpenVINO graph.", folder)
+
+
+class Graph:
+    """One compiled row count and its infer requests (one per stream), which run their inputs at once."""
+
+    def __init__(self, compiled: object, requests: int) -> None:
+        self.rows = compiled.inputs[0].shape[0]
+        self.requests = [compiled.create_infer_request() for _ in range(requests)]
+
+    def run(self, parts: list[list[numpy.ndarray]]) -> list[numpy.ndarray]:
+        """The noise predicted for each part (its inputs, of `rows` rows each), one request each, all at once."""
+        for request, inputs in zip(self.requests, parts):
+            request.start_async(inputs, share_inputs=True)  # read where they are: they live until `wait` returns
+        for request in self.requests[: len(parts)]:
+            request.wait()
+        # copied out: a request's output buffer is overwritten by its next call
+        return [request.get_output_tensor(0).data.copy() for request in self.requests[: len(parts)]]
 
 
 def shapes(unet: torch.nn.Module, tokens: int | None) -> list[list[int]]:
@@ -156,10 +179,11 @@ def of(unet: torch.nn.Module) -> torch.nn.Module:
 class AcceleratedUNet(torch.nn.Module):
     """A stand-in for a UNet whose plain calls run its compiled graphs; `config`, `dtype`, `device` are the UNet's."""
 
-    def __init__(self, unet: torch.nn.Module, graphs: dict[int, object], shapes: list[list[int]]) -> None:
+    def __init__(self, unet: torch.nn.Module, single: Graph, halves: dict[int, Graph], shapes: list[list[int]]) -> None:
         super().__init__()
         self.unet = unet
-        self.graphs = graphs  # rows -> the graph compiled for that many rows
+        self.single = single  # one row, on all the threads
+        self.halves = halves  # rows -> the graph that runs two halves of up to that many rows at once
         self.shapes = [torch.Size(shape) for shape in shapes]  # each input's past the rows
 
     def __getattr__(self, name: str) -> object:
@@ -177,10 +201,11 @@ class AcceleratedUNet(torch.nn.Module):
         **others: object,
     ) -> object:
         rows = sample.shape[0]
-        compiled = next((self.graphs[count] for count in sorted(self.graphs) if count >= rows), None)
+        half = -(-rows // STREAMS)
+        graph = self.single if rows == 1 else next((self.halves[count] for count in HALF_ROWS if count >= half), None)
         texts = [] if encoder_hidden_states is None else [encoder_hidden_states]
         plain = len(texts) == len(self.shapes) - 2 and not any(value is not None for value in others.values())
-        if not plain or compiled is None or word_maps.active() or not self.fits(sample, *texts):
+        if not plain or graph is None or word_maps.active() or not self.fits(sample, *texts):
             statistics["torch"] += 1
             if texts:
                 others["encoder_hidden_states"] = encoder_hidden_states
@@ -188,12 +213,11 @@ class AcceleratedUNet(torch.nn.Module):
         statistics["graph"] += 1
         # the UNet embeds each row's timestep as float32 (diffusers' get_timestep_embedding): the same values here
         timesteps = torch.as_tensor(timestep).float().reshape(-1).expand(rows)
-        padding = compiled.inputs[0].shape[0] - rows  # rows of zeros up to the graph's: each row is computed alone
-        inputs = [
-            torch.nn.functional.pad(tensor, (0, 0) * (tensor.dim() - 1) + (0, padding)).contiguous().numpy()
-            for tensor in (sample, timesteps, *texts)
-        ]
-        noise = torch.from_numpy(compiled(inputs)[0][:rows].copy())
+        tensors = (sample, timesteps, *texts)
+        starts = range(0, rows, graph.rows)  # each part's first row: two halves, or the one row
+        parts = [[padded(tensor[start : start + graph.rows], graph.rows) for tensor in tensors] for start in starts]
+        outputs = graph.run(parts)
+        noise = torch.cat([torch.from_numpy(output[: rows - start]) for start, output in zip(starts, outputs)])
         if not return_dict:
             return (noise,)
         return UNet2DConditionOutput(sample=noise) if texts else UNet2DOutput(sample=noise)
@@ -205,3 +229,11 @@ class AcceleratedUNet(torch.nn.Module):
         return [tensor.shape[1:] for tensor in tensors] == expected and all(
             tensor.dtype == torch.float32 for tensor in tensors
         )
+
+
+def padded(tensor: torch.Tensor, rows: int) -> numpy.ndarray:
+    """`tensor` with rows of zeros up to `rows`, as a contiguous array (each row is computed alone)."""
+    padding = rows - tensor.shape[0]
+    if padding:
+        tensor = torch.nn.functional.pad(tensor, (0, 0) * (tensor.dim() - 1) + (0, padding))
+    return tensor.contiguous().numpy()

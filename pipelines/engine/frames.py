@@ -78,23 +78,31 @@ def to_uint8_images(images: torch.Tensor, max_size: int | None = None) -> np.nda
     images = images.detach().float()
     if max_size is not None and max(images.shape[-2:]) > max_size:
         images = torch.nn.functional.interpolate(images, scale_factor=max_size / max(images.shape[-2:]), mode="area")
-    images = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).expand(-1, 3, -1, -1)  # grey -> RGB
-    return images.permute(0, 2, 3, 1).cpu().numpy()
+    # in numpy, which rounds the same (half to even) on one thread: torch's `round` runs on its OpenMP pool from
+    # ~10^4 values, whose threads then spin for a while, taking a core from the OpenVINO graph called next
+    values = np.rint((np.clip(images.cpu().numpy(), -1, 1) + 1) * np.float32(127.5)).astype(np.uint8)
+    values = values if values.shape[1] == 3 else values.repeat(3, axis=1)  # grey -> RGB
+    return values.transpose(0, 2, 3, 1)
 
 
 GAP_GREY = 96  # the lines between grid cells: visible against the black backgrounds of the shapes world
 
 
 def image_grid(images: np.ndarray, scale: int = 1, gap: int = 1) -> np.ndarray:
-    """Tile a batch of uint8 images into one near-square grid, optionally enlarged with nearest neighbour."""
-    count, height, width, channels = images.shape
+    """Tile a batch of uint8 images (..., count, height, width, channels) into one near-square grid each (the
+    leading dimensions kept), optionally enlarged with nearest neighbour."""
+    *leading, count, height, width, channels = images.shape
     columns = math.ceil(math.sqrt(count))
     rows = math.ceil(count / columns)
-    grid = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap, channels), GAP_GREY, dtype=np.uint8)
-    for index, image in enumerate(images):
+    grid = np.full(
+        (*leading, rows * (height + gap) - gap, columns * (width + gap) - gap, channels), GAP_GREY, dtype=np.uint8
+    )
+    for index in range(count):
         top, left = (index // columns) * (height + gap), (index % columns) * (width + gap)
-        grid[top : top + height, left : left + width] = image
-    return grid.repeat(scale, axis=0).repeat(scale, axis=1) if scale > 1 else grid
+        grid[..., top : top + height, left : left + width, :] = images[..., index, :, :, :]
+    if scale > 1:
+        grid = grid.repeat(scale, axis=-3).repeat(scale, axis=-2)
+    return grid
 
 
 LATENT_RANGE = 3.0  # latents of unit variance shown from -3 (black) to +3 (white): fixed, so frames compare
@@ -104,8 +112,7 @@ def latent_channels(latents: torch.Tensor) -> np.ndarray:
     """Each latent of (batch, 4, height, width) as a 2x2 grid of its channels in grey: (batch, 2h+1, 2w+1, 3)."""
     channels = (latents.detach().float() / LATENT_RANGE).clamp(-1, 1)
     grey = to_uint8_images(channels.flatten(0, 1)[:, None])  # (batch * channels, height, width, 3)
-    per_image = grey.reshape(latents.shape[0], latents.shape[1], *grey.shape[1:])
-    return np.stack([image_grid(image) for image in per_image])
+    return image_grid(grey.reshape(latents.shape[0], latents.shape[1], *grey.shape[1:]))  # all images at once
 
 
 class Throttle:
