@@ -1,7 +1,7 @@
 """A faster UNet on a CPU, behind the UNet's own interface: OpenVINO graphs of the same weights, exported ahead.
 
 The UNet is ~96 % of a default run (issue 29). OpenVINO's CPU runtime, in float32, runs the embedded text model's
-UNet 1.5-3.9x faster than torch eager at row counts from 1 to 64 (`python -m bench.accelerated`), and the 8-bit
+UNet 1.8-3.6x faster than torch eager at row counts from 1 to 64 (`python -m bench.accelerated`), and the 8-bit
 images of the text and the pixel model come out the same (tests/test_accelerated.py) - with one graph per row count:
 a graph with a free batch dimension was slower than torch past 16 rows. So the graph is exported once with a free
 batch dimension, beside the weights (`python -m train.export_openvino`), never at a visitor's request, and

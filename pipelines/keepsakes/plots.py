@@ -6,20 +6,32 @@ pyplot: pyplot keeps global state, and Gradio draws figures for several users at
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
 from pipelines.engine.sampling import log_signal_to_noise
 from pipelines.toy2d import GRID_LIMIT, GRID_POINTS, ToyStep, ToyView
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 COLOURS = ("tab:blue", "tab:orange", "tab:green", "black")  # the schedules, in the picker's order
 LIMIT = 2.2  # the toy's axes: [-2.2, 2.2]², the data and most of the noised cloud
 DATA_COLOUR, NOISY_COLOUR, SCORE_COLOUR = "#bbbbbb", "tab:blue", "tab:red"
 
 
+def new_figure(width: float, height: float) -> Figure:
+    """A figure of `width` x `height` inches at 100 dpi (matplotlib imported here, 0.5 s, not at start-up)."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
 def to_image(figure: Figure) -> np.ndarray:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     canvas = FigureCanvasAgg(figure)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
@@ -27,7 +39,7 @@ def to_image(figure: Figure) -> np.ndarray:
 
 def schedule_figure(curves: dict[str, np.ndarray], timestep: int, selected: str) -> np.ndarray:
     """ᾱ_t and log SNR(t) of every schedule in `curves` (label -> ᾱ), a marker at `timestep`; `selected` in bold."""
-    figure = Figure(figsize=(7.2, 2.8), dpi=100, layout="constrained")
+    figure = new_figure(7.2, 2.8)
     signal, log_snr = figure.subplots(1, 2)
     for (label, alphas_cumprod), colour in zip(curves.items(), COLOURS):
         style = {"color": colour, "linewidth": 2.5 if label == selected else 1.2}
@@ -60,7 +72,7 @@ def _toy_axes(axes, title: str) -> None:
 
 def toy_figure(view: ToyView, data_set: str) -> np.ndarray:
     """The data, the noised cloud at t and the score field as arrows (length ∝ |s|, the longest capped)."""
-    figure = Figure(figsize=(5.2, 5.2), dpi=100, layout="constrained")
+    figure = new_figure(5.2, 5.2)
     axes = figure.subplots()
     axes.scatter(*view.data.T, s=4, color=DATA_COLOUR, label="data x₀")
     axes.scatter(*view.noisy.T, s=4, color=NOISY_COLOUR, alpha=0.6, label="x_t: the data noised")
@@ -87,7 +99,7 @@ def toy_figure(view: ToyView, data_set: str) -> np.ndarray:
 
 def reverse_figure(step: ToyStep, data: np.ndarray) -> np.ndarray:
     """The particles of both samplers after `step`, over the data in grey."""
-    figure = Figure(figsize=(8.4, 4.4), dpi=100, layout="constrained")
+    figure = new_figure(8.4, 4.4)
     for axes, particles, title in zip(
         figure.subplots(1, 2),
         (step.ddpm, step.ddim),
