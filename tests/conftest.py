@@ -136,6 +136,25 @@ def tiny_grey_ddpm(tmp_path_factory: pytest.TempPathFactory) -> str:
     return save_tiny_ddpm(tmp_path_factory.mktemp("tiny-grey-ddpm"), channels=1, num_train_timesteps=100)
 
 
+def tiny_text_unet(in_channels: int = 4, num_class_embeds: int | None = None) -> torch.nn.Module:
+    """A random text UNet of 4x4 latents and 16-wide text states, the tiny pipelines' (and the graphs' tests')."""
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(
+        sample_size=4,
+        in_channels=in_channels,
+        out_channels=4,
+        layers_per_block=1,
+        block_out_channels=(8, 16),
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=16,
+        attention_head_dim=2,
+        norm_num_groups=4,
+        num_class_embeds=num_class_embeds,
+    )
+
+
 def save_tiny_stable_diffusion(path: Path, unet_in_channels: int = 4) -> str:
     """A randomly initialised Stable Diffusion folder (16x16 images, 4x4x4 latents), the embedded model's
     tokenizer and schedule; `unet_in_channels=9` makes it an inpainting model, 7 a 4x upscaler (its latents
@@ -146,7 +165,6 @@ def save_tiny_stable_diffusion(path: Path, unet_in_channels: int = 4) -> str:
         StableDiffusionInpaintPipeline,
         StableDiffusionPipeline,
         StableDiffusionUpscalePipeline,
-        UNet2DConditionModel,
     )
     from transformers import CLIPTextConfig, CLIPTextModel
 
@@ -177,19 +195,7 @@ def save_tiny_stable_diffusion(path: Path, unet_in_channels: int = 4) -> str:
         sample_size=16,
         scaling_factor=0.08333 if unet_in_channels == 7 else 0.18215,  # the upscaler's VAE has its own
     )
-    unet = UNet2DConditionModel(
-        sample_size=4,
-        in_channels=unet_in_channels,
-        out_channels=4,
-        layers_per_block=1,
-        block_out_channels=(8, 16),
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=16,
-        attention_head_dim=2,
-        norm_num_groups=4,
-        num_class_embeds=1000 if unet_in_channels == 7 else None,
-    )
+    unet = tiny_text_unet(unet_in_channels, num_class_embeds=1000 if unet_in_channels == 7 else None)
     components = {"vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "unet": unet}
     if unet_in_channels == 7:
         StableDiffusionUpscalePipeline(

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_text_unet
 from diffusers import UNet2DConditionModel, UNet2DModel
 
 from pipelines import text_to_image, unconditional
@@ -22,18 +23,7 @@ TOKENS = 8
 @pytest.fixture(scope="module")
 def tiny_exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[UNet2DConditionModel, Path]:
     torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        sample_size=4,
-        in_channels=4,
-        out_channels=4,
-        layers_per_block=1,
-        block_out_channels=(8, 16),
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=16,
-        attention_head_dim=2,
-        norm_num_groups=4,
-    ).eval()
+    unet = tiny_text_unet().eval()
     folder = tmp_path_factory.mktemp("tiny-unet")
     unet.save_pretrained(folder)
     accelerated.export(unet, folder, TOKENS)

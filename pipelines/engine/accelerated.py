@@ -30,6 +30,7 @@ from diffusers.models.unets.unet_2d import UNet2DOutput
 from diffusers.models.unets.unet_2d_condition import UNet2DConditionOutput
 
 from pipelines.engine import word_maps
+from pipelines.engine.stand_in import StandIn
 
 logger = logging.getLogger(__name__)
 
@@ -176,21 +177,14 @@ def of(unet: torch.nn.Module) -> torch.nn.Module:
     return unet.__dict__.get(STAND_IN, unet)
 
 
-class AcceleratedUNet(torch.nn.Module):
+class AcceleratedUNet(StandIn):
     """A stand-in for a UNet whose plain calls run its compiled graphs; `config`, `dtype`, `device` are the UNet's."""
 
     def __init__(self, unet: torch.nn.Module, single: Graph, halves: dict[int, Graph], shapes: list[list[int]]) -> None:
-        super().__init__()
-        self.unet = unet
+        super().__init__(unet)
         self.single = single  # one row, on all the threads
         self.halves = halves  # rows -> the graph that runs two halves of up to that many rows at once
         self.shapes = [torch.Size(shape) for shape in shapes]  # each input's past the rows
-
-    def __getattr__(self, name: str) -> object:
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(self._modules["unet"], name)
 
     def forward(
         self,

@@ -35,6 +35,7 @@ import torch
 from greenlet import greenlet
 
 from pipelines.engine import word_maps
+from pipelines.engine.stand_in import StandIn
 
 ENABLED = os.environ.get("DIFFUSION_PLAYGROUND_BATCHING", "1") != "0"
 # Rows of one forward pass. The pixel UNet gains little per image beyond 32 rows, the latent one down to 64
@@ -110,7 +111,7 @@ def waiting() -> bool:
     return bool(_waiting)
 
 
-class BatchedUNet(torch.nn.Module):
+class BatchedUNet(StandIn):
     """A stand-in for a shared UNet whose calls from different requests are run together (see the module).
 
     Called outside a task (a test, a plain call), or with inputs it cannot batch, it is the UNet itself.
@@ -118,16 +119,9 @@ class BatchedUNet(torch.nn.Module):
     """
 
     def __init__(self, unet: torch.nn.Module, recorder: word_maps.WordMapRecorder | None = None) -> None:
-        super().__init__()
-        self.unet = unet
+        super().__init__(unet)
         self.called = False  # one stand-in per request: has the request called its UNet yet
         self.recorder = recorder
-
-    def __getattr__(self, name: str) -> object:
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(self._modules["unet"], name)
 
     def forward(
         self,
