@@ -12,85 +12,27 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from PIL import Image
 
 from tests.test_compare_api import cell
 from tests.zerogpu_device_api import DeviceApi
+from tests.zerogpu_server import Server
 from ui import gpu
 
 EDITOR_FOLDER = Path(tempfile.mkdtemp(prefix="zerogpu-editor-"))
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "assets" / "examples"
-STARTUP_SECONDS = 300  # a server's import and launch: ~15 s here; slow machines differ 4x, and CI's first run more
 SMALL = gpu.STEP_SECONDS["small"]  # every call below runs an embedded model (the catalogue's "cpu" class)
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Server:
-    """app.py served by `tests/zerogpu_launch.py` in a process group of its own (its workers included)."""
-
-    def __init__(self, folder: Path, **environment: str) -> None:
-        self.loads = folder / "loads.txt"
-        self.port = _free_port()
-        variables = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_PROXY": "127.0.0.1,localhost", **environment}
-        # torch on both servers: what is compared is the spaces runtime, not the CPU's OpenVINO graphs (the plain
-        # server's pixel-model images differed from torch's here, in a few values; tests/test_accelerated.py)
-        variables["DIFFUSION_PLAYGROUND_ACCELERATE"] = "0"
-        variables["ZEROGPU_LOADS_FILE"] = str(self.loads)
-        self.log = open(folder / "server.log", "w")  # noqa: SIM115 (closed in `close`)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.zerogpu_launch", str(self.port)],
-            cwd=ROOT,
-            env=variables,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.client = self._connect()
-
-    def _connect(self) -> Client:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server ended: {Path(self.log.name).read_text()[-3000:]}")
-            try:
-                return Client(self.url, verbose=False)
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
-
-    def loaded(self) -> list[tuple[int, str]]:
-        """(process id, model) of every model load so far."""
-        if not self.loads.exists():
-            return []
-        return [(int(pid), name) for pid, name in (line.split(" ", 1) for line in self.loads.read_text().splitlines())]
-
-    def close(self) -> None:
-        os.killpg(self.process.pid, signal.SIGTERM)  # the server and the workers it forked
-        self.process.wait(timeout=60)
-        self.log.close()
 
 
 @pytest.fixture(scope="module")
@@ -166,24 +108,23 @@ TIMING = re.compile(r"\d+\.\d+ m?s\b")
 
 
 class Weights(dict):
-    """A file of weights, equal to another within float32 rounding (the Train tab's 50 Adam steps)."""
+    """A file of weights, equal to another bit for bit (the Train tab's 50 Adam steps)."""
 
     __hash__ = None
 
     def __eq__(self, other: object) -> bool:
-        close = (np.allclose(self[name], other[name], rtol=1e-4, atol=1e-6) for name in self)
-        return isinstance(other, dict) and set(self) == set(other) and all(close)
+        same = (np.array_equal(self[name], other[name]) for name in self)
+        return isinstance(other, dict) and set(self) == set(other) and all(same)
 
     def __repr__(self) -> str:
         return f"Weights({ {name: float(abs(values).max()) for name, values in self.items()} })"
 
 
 def content(value: object) -> object:
-    """What a result shows, comparable across servers: an image file's pixels, text without its timings, numbers
-    to float32's precision. A preloaded model's weights come to the worker as aligned copies, while the plain
-    server's are mapped from their safetensors file at unaligned offsets; torch's CPU kernels then round
-    differently: How it works' error, 0.002902136417105794 against 0.002902137814089656 (also in one process, its
-    UNet's parameters cloned), while every picture stays the same bit for bit."""
+    """What a result shows, comparable across servers bit for bit: an image file's pixels, a file's weights, text
+    without its timings, numbers. (A preloaded model's weights come to the worker as aligned copies; the plain
+    server's were mapped from their safetensors file at unaligned offsets, where torch's CPU kernels round otherwise,
+    until `loading.align_weights` copied them too: How it works' error differed in its seventh digit.)"""
     if isinstance(value, dict) and "path" in value:
         return content(value["path"])
     if isinstance(value, str) and os.path.isfile(value):
@@ -199,8 +140,6 @@ def content(value: object) -> object:
         return {name: content(item) for name, item in value.items()}
     if isinstance(value, list | tuple):
         return [content(item) for item in value]
-    if isinstance(value, float):
-        return pytest.approx(value, rel=1e-6)
     return value
 
 
