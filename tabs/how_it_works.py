@@ -285,7 +285,7 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
             seed = checked(gr.Number(0, label="Seed of the noise ε", precision=0, minimum=0, maximum=MAX_SEED))
             model = model_dropdown(PIPELINE_CLASSES, DEFAULT_MODEL)
         with gr.Column(scale=2):
-            timestep = gr.Slider(0, NUM_TRAIN_TIMESTEPS - 1, value=250, step=1, label="Timestep t")
+            timestep = checked(gr.Slider(0, NUM_TRAIN_TIMESTEPS - 1, value=250, step=1, label="Timestep t"))
             with gr.Row():
                 noisy = gr.Image(
                     label="x_t", format="png", height=256, elem_classes="pixelated", elem_id="forward-noisy"
@@ -314,10 +314,14 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
     with gr.Row():
         with gr.Column(scale=1):
             data_set = gr.Radio(list(toy2d.DATA_SETS), value="two moons", label=f"Data set (word: {toy2d.WORD})")
-            toy_timestep = gr.Slider(0, NUM_TRAIN_TIMESTEPS - 1, value=100, step=1, label="Timestep t of the toy")
+            toy_timestep = checked(
+                gr.Slider(0, NUM_TRAIN_TIMESTEPS - 1, value=100, step=1, label="Timestep t of the toy")
+            )
             gr.Markdown(REVERSE_TEXT)
-            toy_steps = gr.Slider(1, NUM_TRAIN_TIMESTEPS, value=100, step=1, label="Steps of the reverse process")
-            toy_seed = gr.Number(0, label="Seed of the particles", precision=0, minimum=0, maximum=MAX_SEED)
+            toy_steps = checked(
+                gr.Slider(1, NUM_TRAIN_TIMESTEPS, value=100, step=1, label="Steps of the reverse process")
+            )
+            toy_seed = checked(gr.Number(0, label="Seed of the particles", precision=0, minimum=0, maximum=MAX_SEED))
             toy_button = gr.Button("Run DDPM and DDIM", variant="primary")
         with gr.Column(scale=2):
             toy_plot = gr.Image(label="Data, x_t and the score", format="png", show_label=False, elem_id="toy-plot")

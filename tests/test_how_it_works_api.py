@@ -73,6 +73,7 @@ def test_predict_noise_gives_x_t_eps_hat_x0_hat_at_the_images_size_then_the_erro
     [
         (lambda client: forward(client, timestep=1000), "maximum|between 0 and 999"),
         (lambda client: forward(client, timestep=2.5), "Timestep must be a whole number"),
+        (lambda client: forward(client, timestep="ten"), "Timestep t takes a number from 0 to 999; got 'ten'"),
         (lambda client: forward(client, schedule="quadratic"), "quadratic"),
         (lambda client: forward(client, seed=-1), "minimum|Seed must be between"),
         (lambda client: predict(client, model="/etc"), "not in this app's catalogue"),
