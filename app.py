@@ -56,14 +56,17 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=limits.DELETE_CACHE) a
             png_info.build(tab_inputs, tab_ids, tabs)
 
 
-def launch(**options) -> None:
+def launch(warm_up: bool = False, **options) -> None:
     """Serve the app within the serving limits (`pipelines/engine/limits.py`); options go to `demo.launch` (tests
-    pass a port and `prevent_thread_lock`). On ZeroGPU, the preloaded models load first (`ui/gpu.py`)."""
+    pass a port and `prevent_thread_lock`). On ZeroGPU, the preloaded models load first; elsewhere, with `warm_up`
+    (`python app.py`, a Space), they load in the background as the server starts (`ui/gpu.py`)."""
     limits.limit_allocator_arenas()
     gpu.preload()
+    if warm_up:
+        gpu.warm_up()
     demo.queue(max_size=limits.MAX_QUEUE)
     demo.launch(css=CSS, max_file_size=limits.MAX_FILE_SIZE, state_session_capacity=limits.MAX_SESSIONS, **options)
 
 
 if __name__ == "__main__":
-    launch()
+    launch(warm_up=True)

@@ -1,12 +1,15 @@
-"""Cold start: from `python app.py` to a served page, and to the first default result of the tabs whose model loads.
+"""Cold start: from a fresh server to a served page, and to the first default result of the tabs whose model loads.
 
-    python -m bench.cold_start --starts 3 --out bench/results-cold-start.md    # ~2 minutes on 2 CPU cores
+    python -m bench.cold_start --starts 3 --out bench/results-cold-start.md    # ~3 minutes on 2 CPU cores
+    python -m bench.cold_start --starts 3 --after 15                           # a visitor who comes 15 s later
 
-Each start is a fresh `python app.py` on a free localhost port, with the UNets' OpenVINO graphs (the default) and
-without them (`DIFFUSION_PLAYGROUND_ACCELERATE=0`), alternately. Seconds from the process's start until: the page is
-served (HTTP 200 for /); then, through gradio_client and one after the other, the result of Text to image's default
-run and of Unconditional's (a tab's first run loads its model and, with graphs, compiles them: pipelines/engine/
-accelerated.py). Medians of the starts, the lowest and highest in brackets.
+Each start is a fresh server on a free localhost port, of three kinds in turn: `python app.py` (as a Space runs it:
+the UNets' OpenVINO graphs, and the embedded models loaded in the background as it starts, `gpu.warm_up`); the same
+without that warm-up (`app.launch()`: a model loads at its first run); and torch without graphs
+(`DIFFUSION_PLAYGROUND_ACCELERATE=0`, no warm-up). Seconds from the process's start until the page is served (HTTP 200
+for /); then, `--after` seconds later, a visitor asks through gradio_client for Unconditional's default run (the first
+tab) and then Text to image's: the seconds from their asking to each result. Medians of the starts, the lowest and
+highest in brackets.
 """
 
 from __future__ import annotations
@@ -41,34 +44,40 @@ def page_served(url: str, started: float) -> float:
     raise TimeoutError(f"no page at {url} within {DEADLINE} s")
 
 
-def one_start(accelerate: bool) -> dict[str, float]:
-    """A fresh server: the seconds from its start to its page, then to each default's result."""
+KINDS = {  # what starts the server, and its environment
+    "`python app.py`: graphs, warm-up": (["app.py"], {}),
+    "graphs, no warm-up": (["-c", "import app; app.launch()"], {}),
+    "torch, no warm-up": (["-c", "import app; app.launch()"], {"DIFFUSION_PLAYGROUND_ACCELERATE": "0"}),
+}
+
+
+def one_start(kind: str, after: float) -> dict[str, float]:
+    """A fresh server: the seconds from its start to its page, then from a visitor's asking `after` seconds later
+    to each default's result."""
     from gradio_client import Client
 
     from pipelines import text_to_image, unconditional
 
     port = free_port()
-    environment = {
-        **os.environ,
-        "GRADIO_SERVER_NAME": "127.0.0.1",
-        "GRADIO_SERVER_PORT": str(port),
-        "DIFFUSION_PLAYGROUND_ACCELERATE": "1" if accelerate else "0",
-    }
+    arguments, variables = KINDS[kind]
+    environment = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), **variables}
     started = time.perf_counter()
     server = subprocess.Popen(
-        [sys.executable, "app.py"], env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [sys.executable, *arguments], env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         url = f"http://127.0.0.1:{port}/"
         times = {"page": page_served(url, started)}
+        time.sleep(after)
         client = Client(url, verbose=False, download_files=False)
+        pixel = (unconditional.DEFAULT_MODEL, unconditional.DEFAULT_SCHEDULER, unconditional.DEFAULT_STEPS, 0)
         text = (text_to_image.DEFAULT_MODEL, PROMPT, "", text_to_image.DEFAULT_GUIDANCE_SCALE)
         text += (text_to_image.DEFAULT_SCHEDULER, text_to_image.DEFAULT_STEPS, 0, False, 4)
-        client.submit(*text, api_name="/text_to_image").result(timeout=DEADLINE)
-        times["text to image"] = time.perf_counter() - started
-        pixel = (unconditional.DEFAULT_MODEL, unconditional.DEFAULT_SCHEDULER, unconditional.DEFAULT_STEPS, 0)
+        asked = time.perf_counter()
         client.submit(*pixel, False, 4, api_name="/unconditional").result(timeout=DEADLINE)
-        times["unconditional"] = time.perf_counter() - started
+        times["unconditional"] = time.perf_counter() - asked
+        client.submit(*text, api_name="/text_to_image").result(timeout=DEADLINE)
+        times["text to image"] = time.perf_counter() - asked
         return times
     finally:
         server.terminate()
@@ -78,28 +87,30 @@ def one_start(accelerate: bool) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--starts", type=int, default=3, help="fresh starts of each kind")
+    parser.add_argument("--after", type=float, default=0.0, help="seconds the visitor comes after the page")
     parser.add_argument("--out", help="also write the markdown table here")
     args = parser.parse_args()
-    starts: dict[bool, list[dict[str, float]]] = {True: [], False: []}
+    starts: dict[str, list[dict[str, float]]] = {kind: [] for kind in KINDS}
     for index in range(args.starts):
-        for accelerate in (True, False):
-            starts[accelerate].append(one_start(accelerate))
-            print(f"start {index + 1} of {args.starts}, graphs {'on' if accelerate else 'off'}", file=sys.stderr)
-    steps = ("page", "text to image", "unconditional")
+        for kind in KINDS:
+            starts[kind].append(one_start(kind, args.after))
+            print(f"start {index + 1} of {args.starts}: {kind}", file=sys.stderr)
+    steps = ("page", "unconditional", "text to image")
     lines = [
-        f"`python -m bench.cold_start --starts {args.starts}`: seconds from `python app.py` (a fresh process) until",
-        "the page is served, then until each tab's default result (its first run loads the model), one after the",
-        "other. Medians of the starts (lowest-highest).",
+        f"`python -m bench.cold_start --starts {args.starts} --after {args.after:g}`: seconds from a fresh server's",
+        f"start until its page is served; then, from a visitor's asking {args.after:g} s later, until Unconditional's",
+        "default result (the first tab), then Text to image's, asked one after the other. Medians of the starts",
+        "(lowest-highest).",
         "",
-        "| UNets | page served | Text to image default's result | then Unconditional default's result |",
+        "| server | page served | Unconditional's result | then Text to image's |",
         "| --- | --- | --- | --- |",
     ]
-    for accelerate in (True, False):
+    for kind in KINDS:
         cells = []
         for step in steps:
-            values = [start[step] for start in starts[accelerate]]
+            values = [start[step] for start in starts[kind]]
             cells.append(f"{statistics.median(values):.1f} s ({min(values):.1f}-{max(values):.1f})")
-        lines.append(f"| {'OpenVINO graphs' if accelerate else 'torch'} | {' | '.join(cells)} |")
+        lines.append(f"| {kind} | {' | '.join(cells)} |")
     table = "\n".join(lines) + "\n"
     print(table)
     if args.out:

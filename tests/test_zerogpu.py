@@ -196,3 +196,24 @@ def test_the_models_preloaded_on_zerogpu_are_those_the_space_downloads() -> None
 
     settings = deploy.space_settings(Path(__file__).resolve().parent.parent)
     assert [entry.split()[0] for entry in settings["preload_from_hub"]] == list(gpu.PRELOADED_HUB)
+
+
+def test_off_zerogpu_the_embedded_models_warm_up_in_the_background(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`python app.py` (`app.launch(warm_up=True)`): the first tabs' models load on the torch thread as the server
+    starts; on ZeroGPU `preload` has done it and nothing more is loaded in the server."""
+    from pipelines.engine import catalogue, loading
+
+    started = []
+    monkeypatch.setattr(loading, "warm_up", started.append)
+    monkeypatch.setattr(catalogue, "zero_gpu", lambda: True)
+    assert gpu.warm_up() == [] and started == []
+    monkeypatch.setattr(catalogue, "zero_gpu", lambda: False)
+    assert gpu.warm_up() == list(gpu.WARMED_UP) and started == [gpu.WARMED_UP]
+
+
+def test_a_warm_up_loads_the_models_into_the_cache() -> None:
+    from pipelines.engine import loading
+
+    thread = loading.warm_up(("shapes-ddpm",))
+    thread.join(timeout=600)
+    assert not thread.is_alive() and loading.is_loaded("shapes-ddpm")

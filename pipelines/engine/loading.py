@@ -199,6 +199,21 @@ def preload(models: tuple[str, ...], on: str) -> list[str]:
     return preloaded
 
 
+def warm_up(models: tuple[str, ...]) -> threading.Thread:
+    """Load the embedded `models` into the cache in the background, each a long job of the torch thread queued when
+    the one before has ended, so that a run asked for meanwhile waits for one model's load at most (the one it may
+    need itself), not for all of them; returns the thread that queues them."""
+    entries = [entry for entry in catalogue.EMBEDDED if entry.name in models]
+
+    def load_each() -> None:
+        for entry in entries:
+            torch_thread.start(_cached_or_loaded, entry, entry.location).result()
+
+    thread = threading.Thread(target=load_each, name="warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def _from_pretrained(entry: Entry, folder: str, on: torch.device | None = None) -> DiffusionPipeline:
     on = on or device()
     # Safetensors only: pickle weights can run code when loaded. No remote code: the only pipeline classes
