@@ -211,9 +211,13 @@ def test_off_zerogpu_the_embedded_models_warm_up_in_the_background(monkeypatch: 
     assert gpu.warm_up() == list(gpu.WARMED_UP) and started == [gpu.WARMED_UP]
 
 
-def test_a_warm_up_loads_the_models_into_the_cache() -> None:
+def test_a_warm_up_loads_the_models_into_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    from collections import OrderedDict
+
     from pipelines.engine import loading
 
+    monkeypatch.setattr(loading, "_cache", OrderedDict())  # nothing loaded yet (other tests' models kept aside)
+    assert not loading.is_loaded("shapes-ddpm")
     thread = loading.warm_up(("shapes-ddpm",))
     thread.join(timeout=600)
     assert not thread.is_alive() and loading.is_loaded("shapes-ddpm")

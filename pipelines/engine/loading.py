@@ -201,8 +201,9 @@ def preload(models: tuple[str, ...], on: str) -> list[str]:
 
 def warm_up(models: tuple[str, ...]) -> threading.Thread:
     """Load the embedded `models` into the cache in the background, each a long job of the torch thread queued when
-    the one before has ended, so that a run asked for meanwhile waits for one model's load at most (the one it may
-    need itself), not for all of them; returns the thread that queues them."""
+    the one before has ended; returns the thread that queues them. A run asked for meanwhile still waits for the
+    loads queued before it (its own model's load is a short job, its run a long one queued after the next model's
+    load: measured, a first visitor's first result in 6.8 s instead of 3.6 s, bench/results-cold-start.md)."""
     entries = [entry for entry in catalogue.EMBEDDED if entry.name in models]
 
     def load_each() -> None:
