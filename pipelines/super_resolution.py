@@ -34,7 +34,7 @@ from diffusers import DiffusionPipeline, StableDiffusionUpscalePipeline
 from PIL import Image
 
 from pipelines import text_to_image
-from pipelines.engine import torch_thread
+from pipelines.engine import accelerated, torch_thread
 from pipelines.engine.frames import LATENT_RANGE, LatentFrame, latent_channels, to_uint8_images
 from pipelines.engine.images import to_rgb
 from pipelines.engine.loading import load_pipeline, make_scheduler, max_steps
@@ -188,7 +188,7 @@ def latent_super_resolution_steps(
     mean's latents only (one sample's size: bicubic upsampling is mirror-symmetric, so the mean image is
     bicubic plus the mean residual); of a latent model, every sample's, since its decoder is not linear.
     """
-    unet = pipeline.unet
+    unet = accelerated.of(pipeline.unet)  # in bfloat16 where the model's entry and the CPU allow it
     functional = torch.nn.functional
     low_resolution = padded_tensor(image, multiple=2 ** (len(unet.config.block_out_channels) - 1)).to(unet.device)
     views = mirrored(low_resolution, samples)

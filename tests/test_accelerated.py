@@ -159,6 +159,62 @@ def test_the_embedded_pixel_models_graph_is_of_its_weights_and_draws_the_same_pi
         assert fast.dtype == np.uint8 and np.array_equal(fast, plain), np.abs(fast.astype(int) - plain).max()
 
 
+def test_a_unet_whose_entry_allows_it_runs_in_bfloat16_where_the_cpu_has_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No graph, `bfloat16=True`: a bfloat16 stand-in on a CPU with native bfloat16 (its noise in float32, close to
+    float32's), torch elsewhere; never when acceleration is off, nor without the entry's leave."""
+    torch.manual_seed(0)
+    unet = UNet2DModel(
+        sample_size=8,
+        in_channels=6,
+        out_channels=3,
+        layers_per_block=1,
+        block_out_channels=(8, 16),
+        down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"),
+        norm_num_groups=4,
+    ).eval()
+    sample = torch.randn(2, 6, 8, 8, generator=torch.Generator().manual_seed(0))
+    accelerated.prepare(unet, tmp_path, torch.device("cpu"))
+    assert accelerated.of(unet) is unet  # no graph, no leave: torch
+    for native in (False, True):
+        monkeypatch.setattr(accelerated, "native_bfloat16", lambda native=native: native)
+        accelerated.prepare(unet, tmp_path, torch.device("cpu"), bfloat16=True)
+        assert isinstance(accelerated.of(unet), accelerated.Bfloat16UNet) == native
+    before = accelerated.statistics["bfloat16"]
+    with torch.no_grad():
+        got, expected = accelerated.of(unet)(sample, torch.tensor(321)).sample, unet(sample, torch.tensor(321)).sample
+    assert accelerated.statistics["bfloat16"] - before == 1
+    assert got.dtype == torch.float32 and 0 < (got - expected).abs().max() < 0.1
+    other = UNet2DModel.from_config(unet.config)
+    monkeypatch.setattr(accelerated, "ENABLED", False)
+    accelerated.prepare(other, tmp_path, torch.device("cpu"), bfloat16=True)
+    assert accelerated.of(other) is other
+
+
+def test_the_embedded_super_resolution_model_in_bfloat16_is_within_its_bound_of_float32(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The app's default (DDIM, 1 step, the mean of 8 samples) on the tab's example photos: every 8-bit value within
+    BFLOAT16_BOUND (1/255) of torch's float32, where the CPU has native bfloat16 (else it is float32 itself)."""
+    from PIL import Image
+
+    from pipelines import super_resolution
+    from tabs.super_resolution import EXAMPLE_PHOTOS
+
+    shared = loading.load_pipeline(super_resolution.DEFAULT_MODEL, super_resolution.PIPELINE_CLASSES)
+    assert isinstance(accelerated.of(shared.unet), accelerated.Bfloat16UNet) == accelerated.native_bfloat16()
+    for path, seed in zip(EXAMPLE_PHOTOS, (0, 1, 2, 3)):
+        photo, _ = super_resolution.prepare(Image.open(path).convert("RGB"))
+        settings = {"image": photo, "seed": seed, "samples": super_resolution.DEFAULT_SAMPLES}
+        fast = super_resolution.generate(**settings).final_images
+        with monkeypatch.context() as eager:
+            eager.setattr(accelerated, "of", lambda unet: unet)  # torch float32
+            plain = super_resolution.generate(**settings).final_images
+        assert fast.dtype == np.uint8 and np.abs(fast.astype(int) - plain).max() <= accelerated.BFLOAT16_BOUND
+
+
 def test_batching_runs_every_row_count_from_1_to_64_through_the_graphs() -> None:
     shared = loading.load_pipeline(text_to_image.DEFAULT_MODEL, text_to_image.PIPELINE_CLASSES)
     request = text_to_image.request_pipeline(text_to_image.DEFAULT_MODEL, text_to_image.DEFAULT_SCHEDULER)

@@ -38,6 +38,7 @@ class Entry:
     defaults: dict = field(default_factory=dict, hash=False)  # tab settings that suit it: steps, guidance_scale, ...
     half_precision: bool = False  # float16 on CUDA is safe for it
     variant: str = ""  # the weights' file variant where only that one is safetensors ("fp16")
+    cpu_bfloat16: bool = False  # its UNet may run in bfloat16 on a CPU that has it: 8-bit images within 1/255
 
     @property
     def location(self) -> str:
@@ -84,6 +85,7 @@ EMBEDDED = (
         "embedded, photos, trained by this project",
         license="MIT",
         defaults={"scheduler": "DDIM", "steps": 1, "samples": 8},
+        cpu_bfloat16=True,  # 1.8x faster; within 1/255 of float32 (tests/test_accelerated.py)
     ),
 )
 SD_DEFAULTS = {"scheduler": "DPM-Solver++", "steps": 25, "guidance_scale": 7.5}

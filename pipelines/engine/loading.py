@@ -231,7 +231,8 @@ def _from_pretrained(entry: Entry, folder: str, on: torch.device | None = None) 
     if on.type == "cpu":
         align_weights(pipeline)
     if getattr(pipeline, "unet", None) is not None:
-        accelerated.prepare(pipeline.unet, Path(folder) / "unet", on)  # its exported graph, if any (CPU only)
+        # its exported graph, if any, or bfloat16 where its entry allows it (CPU only)
+        accelerated.prepare(pipeline.unet, Path(folder) / "unet", on, bfloat16=entry.cpu_bfloat16)
     return pipeline
 
 
