@@ -2,6 +2,7 @@
 
     flock /tmp/heavy.lock python -m bench.train_toy --students 1 8 30 --out bench/results-train-toy.md
     python -m bench.train_toy --quality   # in-process: each preset and a drawn spiral, default settings
+    python -m bench.train_toy --in-process 1 30   # in-process classes: the arithmetic alone, no web server
 
 Starts the app in a subprocess on a free localhost port (`bench.load.Server`), then for each N: N default trainings
 (1500 steps, width 64, linear schedule; the presets in turn, each student a seed of their own) one after another, and
@@ -60,19 +61,22 @@ class Student:
         }
 
 
-def train(url: str, student: Student, started: threading.Event) -> None:
+def train(url: str, student: Student, connected: threading.Barrier, started: threading.Event) -> None:
     """One student's default training through their own client, timed from their submission."""
     from gradio_client import Client
 
     client = Client(url, verbose=False, download_files=False, ssl_verify=False)
+    connected.wait()
     started.wait()
     submitted = time.perf_counter()
     try:
         job = client.submit(**student.inputs(), api_name="/train_toy")
-        for update in job:
+        for _ in job:
             if student.first_update is None:
                 student.first_update = time.perf_counter() - submitted
-            last = update
+        # the job's own result: its iterator may end before the last update arrives (gradio_client: it stops once the
+        # job is marked finished and it has read every output so far)
+        last = job.result()
         if not str(last[2]).startswith("Done"):
             student.error = f"status: {last[2]}"
     except Exception as error:  # counted and reported: the bench goes on
@@ -81,19 +85,24 @@ def train(url: str, student: Student, started: threading.Event) -> None:
 
 
 def phase(url: str, students: list[Student], concurrent: bool) -> float:
-    """Every student's training, all at once or each after the previous; returns the wall time."""
-    started = time.perf_counter()
+    """Every student's training, all at once or each after the previous; returns the wall time from the
+    submissions (the clients' connecting left out)."""
+    wall = 0.0
     groups = [students] if concurrent else [[student] for student in students]
     for group in groups:
-        go = threading.Event()
-        threads = [threading.Thread(target=train, args=(url, student, go)) for student in group]
+        # every client connects first (its page and API description loaded), as a class's browsers have, then all
+        # submit at once
+        connected, go = threading.Barrier(len(group) + 1), threading.Event()
+        threads = [threading.Thread(target=train, args=(url, student, connected, go)) for student in group]
         for thread in threads:
             thread.start()
-        time.sleep(0.5 if concurrent else 0)  # the clients connect first, as a class's browsers have
+        connected.wait()
+        started = time.perf_counter()
         go.set()
         for thread in threads:
             thread.join()
-    return time.perf_counter() - started
+        wall += time.perf_counter() - started
+    return wall
 
 
 def class_of(count: int) -> list[Student]:
@@ -151,15 +160,48 @@ def quality() -> None:
     print(f"\ntorch threads: {torch_thread.run(lambda: __import__('torch').get_num_threads())} (the class's steps: 1)")
 
 
+def train_in_process(student: Student, ends: dict[int, tuple[float, float]]) -> None:
+    """One student's default training in this process: (seconds to the end, to the first update) into `ends`."""
+    started, first = time.perf_counter(), None
+    points, settings = toy_training.preset_points(student.data), toy_training.TrainingSettings(seed=student.seed)
+    for _ in toy_training.train_steps(points, settings):
+        first = first or time.perf_counter() - started
+    ends[student.seed] = (time.perf_counter() - started, first)
+
+
+def in_process(counts: list[int]) -> None:
+    """N default trainings at once in this process (one thread each, as the handlers), without the web server: the
+    class's own arithmetic, and its share of the time through the server."""
+    print("| students | wall (CPU) | first update, last student | class steps |")
+    print("| --- | --- | --- | --- |")
+    for count in counts:
+        ends: dict[int, tuple[float, float]] = {}
+        threads = [threading.Thread(target=train_in_process, args=(student, ends)) for student in class_of(count)]
+        steps_before = toy_training.statistics["class_steps"]
+        started, cpu_started = time.perf_counter(), time.process_time()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        firsts = max(first for _, first in ends.values())
+        steps = toy_training.statistics["class_steps"] - steps_before
+        print(f"| {count} | {wall:.1f} s ({cpu:.1f} s) | {firsts:.2f} s | {steps} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, nargs="+", default=[1, 8, 30])
     parser.add_argument("--sequential-max", type=int, default=8)
     parser.add_argument("--quality", action="store_true")
+    parser.add_argument("--in-process", type=int, nargs="+", metavar="STUDENTS", help="classes without the server")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     if args.quality:
         quality()
+        return
+    if args.in_process:
+        in_process(args.in_process)
         return
     server = Server()
     try:

@@ -28,6 +28,7 @@ another batch size; `tests/test_toy_training.py` states the bound, WEIGHTS_BOUND
 from __future__ import annotations
 
 import math
+import operator
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -35,11 +36,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from greenlet import greenlet
 
-from pipelines import toy2d
+from pipelines import toy2d, toy_class
 from pipelines.engine import torch_thread
-from pipelines.forward_process import check_seed, check_timestep, noisy_sample
+from pipelines.forward_process import check_seed, check_timestep
 
 DATA_POINTS = 2000  # points drawn from a preset or a drawing
 MIN_POINTS, MAX_POINTS = 20, 5000  # points a training takes
@@ -56,6 +56,9 @@ SNAPSHOTS = 12  # snapshots of the field and the samples over a training, beside
 SAMPLING_STEPS = 30  # of DDPM and of DDIM, for each snapshot's particles
 PARTICLES = 300
 PROJECTIONS = 64  # directions of the sliced Wasserstein distance
+# A student's progress is handed to their handler at most this often (and at every snapshot): the tab shows at most 4
+# updates a second, and every handover wakes a thread that competes for the GIL with the class's steps
+HANDOVER_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -81,19 +84,30 @@ def sliced_wasserstein(samples: np.ndarray, data: np.ndarray, projections: int =
     """The sliced Wasserstein distance (Rabin et al. 2011): how far, on average over directions, the samples' shadow
     on a line must move to cover the data's shadow; 0 when the two clouds are spread alike. Samples off the canvas
     count as on its edge (an untrained network's fly off to hundreds)."""
-    samples = np.clip(samples, -CANVAS_LIMIT, CANVAS_LIMIT)
+    return _distance_to_shadows(samples, data_shadows(data, projections))
+
+
+def _directions(projections: int) -> np.ndarray:
     angles = np.pi * (np.arange(projections) + 0.5) / projections  # evenly spread directions: no randomness
-    directions = np.stack([np.cos(angles), np.sin(angles)])
-    sample_shadows = np.sort(samples @ directions, axis=0)
+    return np.stack([np.cos(angles), np.sin(angles)])
+
+
+def data_shadows(data: np.ndarray, projections: int = PROJECTIONS) -> np.ndarray:
+    """The data's shadows on each direction, sorted: (points, projections); a training's data keeps them."""
+    return np.sort(data @ _directions(projections), axis=0)
+
+
+def _distance_to_shadows(samples: np.ndarray, sorted_data: np.ndarray) -> float:
+    samples = np.clip(samples, -CANVAS_LIMIT, CANVAS_LIMIT)
+    sample_shadows = np.sort(samples @ _directions(sorted_data.shape[1]), axis=0)
     # the data's shadows at the samples' ranks: its quantiles, interpolated between its sorted shadows (as
     # np.quantile does, which took 20 ms a call here, a tenth of a class's snapshot)
-    sorted_data = np.sort(data @ directions, axis=0)
-    positions = (np.arange(len(samples)) + 0.5) / len(samples) * (len(data) - 1)
+    positions = (np.arange(len(samples)) + 0.5) / len(samples) * (len(sorted_data) - 1)
     below = np.floor(positions).astype(int)
-    above = np.minimum(below + 1, len(data) - 1)
+    above = np.minimum(below + 1, len(sorted_data) - 1)
     weights = (positions - below)[:, None]
-    data_shadows = sorted_data[below] * (1 - weights) + sorted_data[above] * weights
-    return float(np.abs(sample_shadows - data_shadows).mean())
+    quantiles = sorted_data[below] * (1 - weights) + sorted_data[above] * weights
+    return float(np.abs(sample_shadows - quantiles).mean())
 
 
 def check_points(points: np.ndarray) -> np.ndarray:
@@ -186,18 +200,22 @@ class _Student:
     """One student's training, touched only on the torch thread."""
 
     settings: TrainingSettings
-    model: toy2d.NoisePredictor  # its layers say what to compute; its weights are set for each snapshot
+    model: toy2d.NoisePredictor  # its layers say what to compute (the weights are `parameters`)
     data: torch.Tensor  # (points, 2)
+    shadows: np.ndarray  # the data's, sorted (`data_shadows`): what every snapshot's distance compares with
     alphas_cumprod: torch.Tensor
-    generator: torch.Generator  # every random draw of the student's batches
     parameters: dict[str, torch.Tensor]
     exp_avg: dict[str, torch.Tensor]  # Adam's moments
     exp_avg_sq: dict[str, torch.Tensor]
     step: int = 0  # steps taken
-    reported: int = 0  # steps the student's loop has handed on
+    reported: int = 0  # steps the student's loop has handed over
     losses: list[float] = field(default_factory=list)
     snapshots: list[Snapshot] = field(default_factory=list)  # taken, not yet handed on
     snapshot_step: int = -1  # the step of the latest snapshot; -1: none yet, not even the untrained one
+
+    def distance(self, samples: np.ndarray) -> float:
+        """The samples' sliced Wasserstein distance to the student's data."""
+        return _distance_to_shadows(samples, self.shadows)
 
     def snapshot_due(self, share: float = 1.0) -> bool:
         """Whether `share` of the steps between two snapshots have passed since the latest (or this is the last)."""
@@ -229,25 +247,12 @@ def _enrol(points: np.ndarray, settings: TrainingSettings) -> _Student:
         settings=settings,
         model=model,
         data=torch.from_numpy(points),
+        shadows=data_shadows(points),
         alphas_cumprod=toy2d.alphas_cumprod(settings.schedule).float(),
-        generator=torch.Generator().manual_seed(settings.seed),
         parameters=parameters,
         exp_avg={name: torch.zeros_like(value) for name, value in parameters.items()},
         exp_avg_sq={name: torch.zeros_like(value) for name, value in parameters.items()},
     )
-
-
-def _forward(layers: torch.nn.Sequential, parameters: dict[str, torch.Tensor], embedded: torch.Tensor) -> torch.Tensor:
-    """Every student's network on their own embedded batch, (students, batch, features) -> (students, batch, 2): the
-    layers of `NoisePredictor`, each Linear one batched matrix product over the students' stacked weights."""
-    hidden = embedded
-    for index, layer in enumerate(layers):
-        if isinstance(layer, torch.nn.Linear):
-            weight, bias = parameters[f"layers.{index}.weight"], parameters[f"layers.{index}.bias"]
-            hidden = torch.baddbmm(bias.unsqueeze(1), hidden, weight.transpose(1, 2))
-        else:
-            hidden = layer(hidden)
-    return hidden
 
 
 def _learning_rate(step: int, steps: int) -> float:
@@ -257,16 +262,6 @@ def _learning_rate(step: int, steps: int) -> float:
     return LEARNING_RATE * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def _batch(student: _Student) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    # 1. points of the student's data, a random t and the noise to add (DDPM algorithm 1), from their own generator
-    generator = student.generator
-    indices = torch.randint(len(student.data), (BATCH_SIZE,), generator=generator)
-    timesteps = torch.randint(len(student.alphas_cumprod), (BATCH_SIZE,), generator=generator)
-    noise = torch.randn(BATCH_SIZE, 2, generator=generator)
-    # 2. x_t in one step (DDPM eq. 4)
-    return noisy_sample(student.data[indices], student.alphas_cumprod[timesteps, None], noise), timesteps, noise
-
-
 def _train_together() -> None:
     """One step for every student still training, a forward and backward pass per network width; before it the
     untrained networks' snapshots of those who joined, after it the snapshots due, each set in one batched sampling."""
@@ -274,105 +269,136 @@ def _train_together() -> None:
         _snapshots_together(joined)
     training = [student for student in _students if student.step < student.settings.steps]
     for width in sorted({student.settings.width for student in training}):
-        _step([student for student in training if student.settings.width == width])
+        _step(_class_of([student for student in training if student.settings.width == width]))
+    for width in set(_classes) - {student.settings.width for student in training}:
+        del _classes[width]  # nobody of that width trains any more: let their stacked weights go
     if any(student.snapshot_due() for student in training):  # with those half-way there: students who joined at
         _snapshots_together([student for student in training if student.snapshot_due(0.5)])  # other times fall in step
 
 
-def _stacked(students: list[_Student], part: str = "parameters") -> dict[str, torch.Tensor]:
-    """The students' weights (or Adam moments), each tensor stacked over the students."""
-    return {
-        name: torch.stack([getattr(student, part)[name] for student in students]) for name in students[0].parameters
-    }
+PARTS = ("parameters", "exp_avg", "exp_avg_sq")  # what each student has of every weight: itself, Adam's moments
 
 
-def _step(group: list[_Student]) -> None:
-    noisy, timesteps, noise = (torch.stack(parts) for parts in zip(*(_batch(student) for student in group)))
-    stacked = {part: _stacked(group, part) for part in ("parameters", "exp_avg", "exp_avg_sq")}
-    # 3. the simple loss ‖ε − ε̂(x_t, t)‖² (Ho et al. 2020, eq. 14) and its gradient, every student's in one pass:
-    # each student's loss depends on their own weights only, so the gradient of the sum is each one's own
-    with torch.enable_grad():
-        parameters = {name: value.requires_grad_() for name, value in stacked["parameters"].items()}
-        embedded = toy2d.NoisePredictor.embed(noisy.flatten(0, 1), timesteps.flatten()).unflatten(0, noisy.shape[:2])
-        predicted = _forward(group[0].model.layers, parameters, embedded)
-        losses = (predicted - noise).square().mean(dim=(1, 2))
-        gradients = dict(zip(parameters, torch.autograd.grad(losses.sum(), list(parameters.values()))))
-    stacked["parameters"] = {name: value.detach() for name, value in parameters.items()}
-    # 4. Adam (Kingma & Ba 2015, algorithm 1), every student at their own step count and learning rate
-    beta1, beta2 = BETAS
-    counts = torch.tensor([student.step + 1 for student in group], dtype=torch.float32)
-    rates = torch.tensor([_learning_rate(student.step, student.settings.steps) for student in group])
-    for name, gradient in gradients.items():
-        shape = (-1,) + (1,) * (gradient.dim() - 1)
-        exp_avg, exp_avg_sq = stacked["exp_avg"][name], stacked["exp_avg_sq"][name]
-        exp_avg.mul_(beta1).add_(gradient, alpha=1 - beta1)
-        exp_avg_sq.mul_(beta2).addcmul_(gradient, gradient, value=1 - beta2)
-        corrected_avg = exp_avg / (1 - beta1**counts).view(shape)
-        corrected_avg_sq = exp_avg_sq / (1 - beta2**counts).view(shape)
-        stacked["parameters"][name] -= rates.view(shape) * corrected_avg / (corrected_avg_sq.sqrt() + EPSILON)
-    for index, (student, loss) in enumerate(zip(group, losses.tolist())):
-        for part, values in stacked.items():
-            setattr(student, part, {name: value[index] for name, value in values.items()})
+@dataclass(eq=False)
+class _Class:
+    """The students of one width trained together, all they need stacked over them (anew when one joins or leaves)
+    for `toy_class`'s scripted arithmetic."""
+
+    students: list[_Student]
+    flat: dict[str, torch.Tensor]  # part -> (students, every weight): Adam steps these in place
+    weights: list[torch.Tensor]  # each Linear layer's, (students, out, in): views of flat["parameters"]
+    biases: list[torch.Tensor]  # (students, out), views too
+    data: torch.Tensor  # (students, most points, 2): each student's points, padded
+    counts: torch.Tensor  # (students, 1) how many points each has
+    alphas_cumprod: torch.Tensor  # (students, T)
+    keys: torch.Tensor  # (students,) of their random numbers: their seeds
+
+
+_classes: dict[int, _Class] = {}  # width -> its class
+
+
+def _class_of(group: list[_Student], training: bool = True) -> _Class:
+    """The group's class, kept between steps while it is the same group: each student's own dictionaries then hold
+    views of their row of the stacks, so stepping the stacks in place steps every student. Not `training` (a
+    snapshot of some of them), a class of copies, kept by nobody."""
+    width = group[0].settings.width
+    kept = _classes.get(width)
+    if kept is not None and len(kept.students) == len(group) and all(map(operator.is_, kept.students, group)):
+        return kept
+    shapes = {name: value.shape for name, value in group[0].parameters.items()}
+    flat, stacked = {}, {}
+    for part in PARTS:
+        flat[part] = torch.stack(
+            [torch.cat([getattr(student, part)[name].flatten() for name in shapes]) for student in group]
+        )
+        columns = flat[part].split([shape.numel() for shape in shapes.values()], dim=1)
+        stacked[part] = {
+            name: column.view(len(group), *shape) for (name, shape), column in zip(shapes.items(), columns)
+        }
+        for index, student in enumerate(group if training else ()):
+            setattr(student, part, {name: values[index] for name, values in stacked[part].items()})
+    parameters = stacked["parameters"]
+    kept = _Class(
+        students=list(group),
+        flat=flat,
+        weights=[value for name, value in parameters.items() if name.endswith("weight")],
+        biases=[value for name, value in parameters.items() if name.endswith("bias")],
+        data=torch.nn.utils.rnn.pad_sequence([student.data for student in group], batch_first=True),
+        counts=torch.tensor([[len(student.data)] for student in group], dtype=torch.float32),
+        alphas_cumprod=torch.stack([student.alphas_cumprod for student in group]),
+        keys=torch.tensor([student.settings.seed for student in group]),
+    )
+    if training:
+        _classes[width] = kept
+    return kept
+
+
+def _step(group: _Class) -> None:
+    """One step of every student of the class (`toy_class.train_step`: DDPM's simple loss, Adam)."""
+    students = group.students
+    rates = torch.tensor([_learning_rate(student.step, student.settings.steps) for student in students])
+    with torch.jit.optimized_execution(False):  # as written: the same floats at any number of students
+        losses = toy_class.scripted().train_step(
+            group.weights,
+            group.biases,
+            group.flat["parameters"],
+            group.flat["exp_avg"],
+            group.flat["exp_avg_sq"],
+            group.data,
+            group.counts,
+            group.alphas_cumprod,
+            group.keys,
+            torch.tensor([student.step for student in students]),
+            rates,
+            toy2d.frequencies(),
+            BATCH_SIZE,
+            *BETAS,
+            EPSILON,
+        )
+    for student, loss in zip(students, losses.tolist()):
         student.step += 1
         student.losses.append(loss)
     statistics["class_steps"] += 1
-    statistics["largest_class"] = max(statistics["largest_class"], len(group))
-
-
-def _denoise_together(calls: list[tuple[_Student, torch.Tensor, torch.Tensor]]) -> list[torch.Tensor]:
-    """ε̂ of many students' network calls (student, points, timestep), those of one width and size in one pass."""
-    outputs: list[torch.Tensor | None] = [None] * len(calls)
-    groups: dict[tuple, list[int]] = {}
-    for index, (student, points, _) in enumerate(calls):
-        groups.setdefault((student.settings.width, points.shape), []).append(index)
-    for indices in groups.values():
-        group = [calls[index] for index in indices]
-        parameters = {
-            name: torch.stack([call[0].parameters[name] for call in group]) for name in group[0][0].parameters
-        }
-        points = torch.stack([call[1] for call in group])
-        timesteps = torch.stack([torch.as_tensor(call[2]).expand(points.shape[1]) for call in group])
-        embedded = toy2d.NoisePredictor.embed(points.flatten(0, 1), timesteps.flatten()).unflatten(0, points.shape[:2])
-        for index, output in zip(indices, _forward(group[0][0].model.layers, parameters, embedded)):
-            outputs[index] = output
-    return outputs
+    statistics["largest_class"] = max(statistics["largest_class"], len(students))
 
 
 @torch.no_grad()
 def _snapshots_together(students: list[_Student]) -> None:
-    """A snapshot of each student's current weights. Every student's reverse process (`toy2d.reverse_from_noise`,
-    DDPM and DDIM) runs as a greenlet that pauses at its network call; once all wait, their calls run as one pass."""
-
-    def sample(student: _Student) -> toy2d.ToyStep:
-        def denoise(points: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
-            return greenlet.getcurrent().parent.switch((student, points, timestep))  # back with ε̂
-
-        settings = student.settings
-        *_, last = toy2d.reverse_from_noise(denoise, SAMPLING_STEPS, settings.seed, PARTICLES, settings.schedule)
-        return last
-
-    tasks = [greenlet(sample) for _ in students]
-    values = [task.switch(student) for task, student in zip(tasks, students)]  # a call (tuple), or the end
-    while waiting := [index for index, value in enumerate(values) if isinstance(value, tuple)]:
-        for index, output in zip(waiting, _denoise_together([values[index] for index in waiting])):
-            values[index] = tasks[index].switch(output)
+    """A snapshot of each student's current weights, those of one width together: their particles sampled
+    (`toy_class.sample`) and their score fields (`toy_class.scores`), each one call for all."""
     grid = toy2d.grid_points()
-    for student, last in zip(students, values):
-        settings, model, data = student.settings, student.model, student.data.numpy()
-        model.load_state_dict(student.parameters)
-        student.snapshots.append(
-            Snapshot(
-                step=student.step,
-                grid=grid.numpy(),
-                scores=toy2d.score(model, grid, settings.timestep, settings.schedule).numpy(),
-                ddpm=last.ddpm,
-                ddim=last.ddim,
-                ddpm_distance=sliced_wasserstein(last.ddpm, data),
-                ddim_distance=sliced_wasserstein(last.ddim, data),
-                weights={name: value.numpy().copy() for name, value in student.parameters.items()},
+    kernels = toy_class.scripted()
+    for width in sorted({student.settings.width for student in students}):
+        group = _class_of([student for student in students if student.settings.width == width], training=False)
+        timesteps = torch.tensor([student.settings.timestep for student in group.students])
+        with torch.jit.optimized_execution(False):
+            ddpm, ddim = kernels.sample(
+                group.weights,
+                group.biases,
+                group.alphas_cumprod,
+                group.keys,
+                toy2d.frequencies(),
+                PARTICLES,
+                SAMPLING_STEPS,
             )
-        )
-        student.snapshot_step = student.step
+            scores = kernels.scores(
+                group.weights, group.biases, grid, timesteps, group.alphas_cumprod, toy2d.frequencies()
+            )
+        for index, student in enumerate(group.students):
+            samples = ddpm[index].numpy(), ddim[index].numpy()
+            student.snapshots.append(
+                Snapshot(
+                    step=student.step,
+                    grid=grid.numpy(),
+                    scores=scores[index].numpy(),
+                    ddpm=samples[0],
+                    ddim=samples[1],
+                    ddpm_distance=student.distance(samples[0]),
+                    ddim_distance=student.distance(samples[1]),
+                    weights={name: value.numpy().copy() for name, value in student.parameters.items()},
+                )
+            )
+            student.snapshot_step = student.step
     statistics["largest_sampling"] = max(statistics["largest_sampling"], len(students))
 
 
@@ -390,25 +416,34 @@ def _one_thread() -> Iterator[None]:
             torch.set_num_threads(threads)
 
 
-def _lessons(student: _Student) -> Iterator[_Progress]:
-    """A student's loop on the torch thread: in the class from its first turn to its end (or its closing)."""
+def _lessons(student: _Student) -> Iterator[_Progress | object]:
+    """A student's loop on the torch thread: in the class from its first turn to its end (or its closing). Its
+    progress is handed over at most every HANDOVER_SECONDS, at once when a snapshot was taken, and at the end; its
+    other turns hand nothing over (`torch_thread.PASS`)."""
     _students.append(student)
+    seen, handed = 0, 0.0  # the student's step at its last turn; when it last handed progress over
     try:
-        yield _Progress(0, [], [])  # joined: the next step of the class takes its untrained snapshot first
+        yield torch_thread.PASS  # joined: the next step of the class takes its untrained snapshot first
         while student.reported < student.settings.steps:  # another's turn may have taken its last step
-            if student.step == student.reported:  # this round's step is not taken yet: take it, for everyone
+            if student.step == seen:  # no step was taken since this student's last turn: take one, for everyone
                 with _one_thread():
                     _train_together()
+            seen = student.step
+            now = time.perf_counter()
+            if not student.snapshots and student.step < student.settings.steps and now - handed < HANDOVER_SECONDS:
+                yield torch_thread.PASS
+                continue
             progress = _Progress(student.step, student.losses[student.reported : student.step], student.snapshots)
-            student.reported, student.snapshots = student.step, []
+            student.reported, student.snapshots, handed = student.step, [], now
             yield progress
     finally:
         _students.remove(student)
 
 
 def train_steps(points: np.ndarray, settings: TrainingSettings) -> Iterator[TrainingUpdate]:
-    """Train a new network on `points` ((N, 2), on the canvas) with `settings`, in the class; an update after every
-    step (the untrained weights' first). Closing the generator ends the training after its current step."""
+    """Train a new network on `points` ((N, 2), on the canvas) with `settings`, in the class; an update at least every
+    HANDOVER_SECONDS, at every snapshot (the untrained weights' first) and at the last step. Closing the generator
+    ends the training after its current step."""
     settings.check()
     points = check_points(points)
     started = time.perf_counter()

@@ -83,15 +83,14 @@ def status_text(update: TrainingUpdate, settings: TrainingSettings, stopped: str
     )
 
 
-def snapshot_picture(update: TrainingUpdate, data: np.ndarray, settings: TrainingSettings) -> np.ndarray:
+def snapshot_picture(update: TrainingUpdate, background: np.ndarray) -> np.ndarray:
+    """The latest snapshot over the training's `plots.training_background`."""
     snapshot = update.snapshot
     caption = (
         f"step {snapshot.step} / {update.total_steps} · distance to the data: DDPM {snapshot.ddpm_distance:.3f}, "
         f"DDIM {snapshot.ddim_distance:.3f}"
     )
-    return plots.training_picture(
-        data, snapshot.grid, snapshot.scores, settings.timestep, snapshot.ddpm, snapshot.ddim, caption
-    )
+    return plots.training_picture(background, snapshot.grid, snapshot.scores, snapshot.ddpm, snapshot.ddim, caption)
 
 
 def views(
@@ -140,12 +139,13 @@ def run_train_toy(
         settings.check()
         cloud = training_points(data, drawing, points, settings.seed)
     pictures: list[np.ndarray] = []  # the field and the samples at each snapshot: the animation
+    background = plots.training_background(cloud, settings.timestep)
     shown, stopped, drawn_step = {"status": 0.0, "loss": 0.0}, "", -1
     with user_errors():
         for update in toy_training.train_steps(cloud, settings):
             new_snapshot = update.snapshot.step != drawn_step
             if new_snapshot:  # drawn for the animation, shown at once
-                pictures.append(snapshot_picture(update, cloud, settings))
+                pictures.append(snapshot_picture(update, background))
                 drawn_step = update.snapshot.step
             if runs.stop_requested(slot):
                 stopped = "Stopped"

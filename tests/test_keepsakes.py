@@ -46,6 +46,19 @@ def test_a_finished_run_leaves_its_png_with_settings_animation_and_sheet() -> No
     assert Image.open(files.sheet).format == "PNG"
 
 
+def test_a_folder_removed_meanwhile_by_another_run_is_passed_over(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs ending at once each prune the old folders: one may be gone between being listed and being looked at."""
+    old = keepsakes.run_folder()
+    hour_ago = time.time() - keepsakes.KEEP_SECONDS - 1
+    os.utime(old, (hour_ago, hour_ago))
+    listed = list(folder.iterdir())
+    monkeypatch.setattr(Path, "iterdir", lambda self: iter([folder / "removed-meanwhile", *listed]))
+    new = keepsakes.run_folder()
+    assert new.exists() and not old.exists()
+
+
 def test_a_stopped_run_has_no_png_but_its_animation() -> None:
     files = keepsakes.keepsakes("unconditional", SETTINGS, frames()[:3], None)
     assert files.png is None and files.animation.exists() and files.sheet.exists()

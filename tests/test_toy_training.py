@@ -33,11 +33,14 @@ def test_the_loss_and_the_samples_distance_fall_on_a_ring() -> None:
     assert (radial < 0).mean() > 0.9
 
 
-def test_updates_come_every_step_with_snapshots_every_so_often() -> None:
+def test_updates_come_at_every_snapshot_and_the_end_with_every_steps_loss() -> None:
     updates = list(train_steps(toy_training.preset_points("two moons"), TrainingSettings(steps=60, width=32)))
-    assert [update.step for update in updates] == list(range(1, 61))  # alone: every step, the untrained one first
-    snapshot_steps = sorted({update.snapshot.step for update in updates})
-    assert snapshot_steps[-1] == 60 and len(snapshot_steps) >= toy_training.SNAPSHOTS
+    steps = [update.step for update in updates]
+    assert steps == sorted(set(steps)) and steps[-1] == 60 and updates[-1].is_last
+    assert np.isfinite(updates[-1].losses).all() and len(updates[-1].losses) == 60  # every step's loss handed over
+    snapshot_steps = [update.snapshot.step for update in updates]
+    assert snapshot_steps == sorted(set(snapshot_steps))  # each snapshot shown in its own update: none skipped
+    assert snapshot_steps[0] == 0 and snapshot_steps[-1] == 60 and len(snapshot_steps) >= toy_training.SNAPSHOTS
     assert all(update.untrained.step == 0 and update.untrained is updates[0].untrained for update in updates)
 
 
@@ -126,3 +129,42 @@ def test_the_distance_is_zero_for_the_data_and_grows_with_a_shift() -> None:
 def test_bad_input_is_refused_with_a_clear_message(call, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_the_scripted_step_is_ddpms_loss_its_gradient_and_adam_as_torch_computes_them() -> None:
+    """`toy_class.train_step` (the gradient written out by hand, Adam on flat stacks) against autograd and
+    torch.optim.Adam on each student's own network, from the same batch: the same loss and the same weights after."""
+    import torch
+
+    from pipelines import toy2d, toy_class
+
+    students = [
+        toy_training._enrol(toy_training.preset_points(name), TrainingSettings(seed=seed, width=32, schedule=schedule))
+        for name, seed, schedule in (("ring", 0, "linear"), ("word", 5, "cosine"))
+    ]
+    group = toy_training._class_of(students, training=False)
+    before = [{name: value.clone() for name, value in student.parameters.items()} for student in students]
+    steps, rates = torch.tensor([0, 0]), torch.tensor([1e-3, 3e-3])
+    batch = 16
+    losses = toy_class.scripted().train_step(
+        group.weights, group.biases, group.flat["parameters"], group.flat["exp_avg"], group.flat["exp_avg_sq"],
+        group.data, group.counts, group.alphas_cumprod, group.keys, steps, rates, toy2d.frequencies(), batch,
+        *toy_training.BETAS, toy_training.EPSILON,
+    )  # fmt: skip
+    drawn = toy_class.uniforms(group.keys, steps, 2 * batch, 0)
+    noise = toy_class.normals(group.keys, steps, batch, 1)
+    for index, student in enumerate(students):
+        model = toy2d.NoisePredictor(32)
+        model.load_state_dict(before[index])
+        timesteps = (drawn[index, batch:] * 1000).long()
+        clean = student.data[(drawn[index, :batch] * len(student.data)).long()]
+        alpha_prod = student.alphas_cumprod[timesteps][:, None]
+        noisy = alpha_prod**0.5 * clean + (1 - alpha_prod) ** 0.5 * noise[index]
+        optimizer = torch.optim.Adam(model.parameters(), lr=float(rates[index]), betas=toy_training.BETAS, eps=1e-8)
+        loss = (model(noisy, timesteps) - noise[index]).square().mean()
+        loss.backward()
+        optimizer.step()
+        assert abs(loss.item() - losses[index].item()) < 1e-6
+        after = group.flat["parameters"][index]
+        expected = torch.cat([parameter.detach().flatten() for parameter in model.parameters()])
+        assert (after - expected).abs().max() < 1e-6

@@ -44,7 +44,11 @@ def run_folder() -> Path:
     """A new folder for one run's files; those of runs older than KEEP_SECONDS are removed."""
     KEEPSAKES_DIR.mkdir(parents=True, exist_ok=True)
     for folder in KEEPSAKES_DIR.iterdir():
-        if time.time() - folder.stat().st_mtime > KEEP_SECONDS:
+        try:
+            modified = folder.stat().st_mtime
+        except FileNotFoundError:  # removed meanwhile by another run ending at the same time (a class of 30 did)
+            continue
+        if time.time() - modified > KEEP_SECONDS:
             shutil.rmtree(folder, ignore_errors=True)
     return Path(tempfile.mkdtemp(dir=KEEPSAKES_DIR))
 

@@ -154,50 +154,46 @@ def _arrows(draw: ImageDraw.ImageDraw, grid: np.ndarray, scores: np.ndarray) -> 
         draw.rectangle((end_column - 1, end_row - 1, end_column + 1, end_row + 1), fill=RGB["score"])  # the head
 
 
-def _panel(
-    title: str, data: np.ndarray, particles: np.ndarray | None = None, field: tuple | None = None
-) -> Image.Image:
-    """A titled panel: the data in grey, `particles` in blue, `field` (grid, scores) as arrows."""
+GAP = 6  # pixels between the panels
+PANEL_TITLES = ("score s(x, t) at t = {timestep}", "DDPM samples", "DDIM samples (eta = 0)")
+
+
+def training_background(data: np.ndarray, timestep: int) -> np.ndarray:
+    """What every snapshot of a training shares: three titled, framed panels over the data (grey); drawn once per
+    training (the data's 2,000 dots and the titles were most of a picture's time, in a class of 30 at once)."""
+    picture = Image.new("RGB", (3 * PANEL + 2 * GAP, PANEL + 2 * TITLE_HEIGHT + 4), "white")
+    draw = ImageDraw.Draw(picture)
     canvas = np.full((PANEL, PANEL, 3), 255, np.uint8)
     _dots(canvas, data, RGB["data"])
-    if particles is not None:
-        _dots(canvas, particles, RGB["particles"])
-    panel = Image.fromarray(canvas)
-    if field is not None:
-        _arrows(ImageDraw.Draw(panel), *field)
-    picture = Image.new("RGB", (PANEL, PANEL + TITLE_HEIGHT), "white")
-    picture.paste(panel, (0, TITLE_HEIGHT))
-    draw = ImageDraw.Draw(picture)
-    draw.rectangle((0, TITLE_HEIGHT, PANEL - 1, PANEL + TITLE_HEIGHT - 1), outline=(120, 120, 120))
-    draw.text((4, 2), title, fill=RGB["text"], font=_font())
-    return picture
-
-
-def training_picture(
-    data: np.ndarray,
-    grid: np.ndarray,
-    scores: np.ndarray,
-    timestep: int,
-    ddpm: np.ndarray,
-    ddim: np.ndarray,
-    caption: str,
-) -> np.ndarray:
-    """Three panels over the data (grey): the score field at t (red arrows), DDPM's particles and DDIM's (blue),
-    under a caption; (height, width, 3) uint8."""
-    panels = [
-        _panel(f"score s(x, t) at t = {timestep}", data, field=(grid, scores)),
-        _panel("DDPM samples", data, ddpm),
-        _panel("DDIM samples (eta = 0)", data, ddim),
-    ]
-    gap = 6
-    picture = Image.new("RGB", (3 * PANEL + 2 * gap, PANEL + 2 * TITLE_HEIGHT + 4), "white")
-    ImageDraw.Draw(picture).text((4, 2), caption, fill=RGB["text"], font=_font(13))
-    for index, panel in enumerate(panels):
-        picture.paste(panel, (index * (PANEL + gap), TITLE_HEIGHT + 4))
+    for index, title in enumerate(PANEL_TITLES):
+        left, top = index * (PANEL + GAP), TITLE_HEIGHT + 4
+        picture.paste(Image.fromarray(canvas), (left, top + TITLE_HEIGHT))
+        draw.rectangle((left, top + TITLE_HEIGHT, left + PANEL - 1, top + PANEL + TITLE_HEIGHT - 1), outline=(120,) * 3)
+        draw.text((left + 4, top + 2), title.format(timestep=timestep), fill=RGB["text"], font=_font())
     return np.asarray(picture)
 
 
-def loss_picture(losses: np.ndarray, total_steps: int, width: int = 3 * PANEL + 12, height: int = 200) -> np.ndarray:
+def training_picture(
+    background: np.ndarray, grid: np.ndarray, scores: np.ndarray, ddpm: np.ndarray, ddim: np.ndarray, caption: str
+) -> np.ndarray:
+    """A snapshot over its training's `background`: the score field at t (red arrows), DDPM's particles and DDIM's
+    (blue), under a caption; (height, width, 3) uint8."""
+    picture = background.copy()
+    top = 2 * TITLE_HEIGHT + 4  # of the panels' insides
+    for index, particles in ((1, ddpm), (2, ddim)):
+        left = index * (PANEL + GAP)
+        _dots(picture[top : top + PANEL, left : left + PANEL], particles, RGB["particles"])
+    image = Image.fromarray(picture)
+    panel = image.crop((0, top, PANEL, top + PANEL))
+    _arrows(ImageDraw.Draw(panel), grid, scores)
+    image.paste(panel, (0, top))
+    ImageDraw.Draw(image).text((4, 2), caption, fill=RGB["text"], font=_font(13))
+    return np.asarray(image)
+
+
+def loss_picture(
+    losses: np.ndarray, total_steps: int, width: int = 3 * PANEL + 2 * GAP, height: int = 200
+) -> np.ndarray:
     """The loss of every step (faint) and its running mean over 50 steps, log scale, against the step."""
     picture = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(picture)
