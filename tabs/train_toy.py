@@ -140,7 +140,9 @@ def run_train_toy(
         cloud = training_points(data, drawing, points, settings.seed)
     pictures: list[np.ndarray] = []  # the field and the samples at each snapshot: the animation
     background = plots.training_background(cloud, settings.timestep)
-    shown, stopped, drawn_step = {"status": 0.0, "loss": 0.0}, "", -1
+    # the first update shows the untrained network's field and samples at once; its loss curve (one step's) comes with
+    # the next picture due: in a class of 30 joining at once, each first update drawn and encoded one picture lighter
+    shown, stopped, drawn_step = {"status": 0.0, "loss": time.monotonic()}, "", -1
     with user_errors():
         for update in toy_training.train_steps(cloud, settings):
             new_snapshot = update.snapshot.step != drawn_step
