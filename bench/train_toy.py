@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from bench.load import Server, percentiles
-from pipelines import toy2d, toy_training
+from pipelines import toy2d, toy_points, toy_training
 from pipelines.engine import torch_thread
 
 HEADER = [
@@ -145,8 +145,8 @@ def quality() -> None:
     """The default training on each preset and a drawn spiral, in this process."""
     print("| data | seconds (CPU) | loss: first 50 → last 100 steps | distance DDPM: untrained → trained | DDIM |")
     print("| --- | --- | --- | --- | --- |")
-    clouds = {name: toy_training.preset_points(name) for name in toy2d.DATA_SETS}
-    clouds["drawn spiral"] = toy_training.drawing_points(drawn_spiral())
+    clouds = {name: toy_points.preset_points(name) for name in toy2d.DATA_SETS}
+    clouds["drawn spiral"] = toy_points.drawing_points(drawn_spiral())
     for name, points in clouds.items():
         started, cpu_started = time.perf_counter(), time.process_time()
         *_, last = toy_training.train_steps(points, toy_training.TrainingSettings())
@@ -163,7 +163,7 @@ def quality() -> None:
 def train_in_process(student: Student, ends: dict[int, tuple[float, float]]) -> None:
     """One student's default training in this process: (seconds to the end, to the first update) into `ends`."""
     started, first = time.perf_counter(), None
-    points, settings = toy_training.preset_points(student.data), toy_training.TrainingSettings(seed=student.seed)
+    points, settings = toy_points.preset_points(student.data), toy_training.TrainingSettings(seed=student.seed)
     for _ in toy_training.train_steps(points, settings):
         first = first or time.perf_counter() - started
     ends[student.seed] = (time.perf_counter() - started, first)

@@ -1,15 +1,15 @@
 """Train the 2D toy's denoiser live, a whole class at once: each student's own small network
 (`toy2d.NoisePredictor`) on their own points, every student's step taken in one batched forward and backward pass.
 
-    from pipelines import toy_training
-    points = toy_training.preset_points("ring")  # or drawing_points(mask), parse_points("0.1, 0.2\\n...")
+    from pipelines import toy_points, toy_training
+    points = toy_points.preset_points("ring")  # or drawing_points(mask), parse_points("0.1, 0.2\\n...")
     for update in toy_training.train_steps(points, toy_training.TrainingSettings(steps=1500)):
         print(update.step, update.losses[-1], update.snapshot.ddpm_distance, update.untrained.ddpm_distance)
 
 Each update carries the loss of every step so far and the latest *snapshot* of the current weights (taken about
 SNAPSHOTS times over a training, and of the untrained weights at step 0): the score field at the chosen t, particles
 sampled from pure noise by DDPM and by DDIM, and how far those samples are from the data, the sliced Wasserstein
-distance (`sliced_wasserstein`).
+distance (`toy_points.sliced_wasserstein`).
 
 The class: every student's training runs on the torch thread (`pipelines.engine.torch_thread`) as a written-out loop,
 one step per turn, in turn with the generation tabs' loops and between their pipelines' steps. The first student of a
@@ -37,14 +37,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from pipelines import toy2d, toy_class
+from pipelines import toy2d, toy_class, toy_points
 from pipelines.engine import torch_thread
 from pipelines.forward_process import check_seed, check_timestep
 
-DATA_POINTS = 2000  # points drawn from a preset or a drawing
-MIN_POINTS, MAX_POINTS = 20, 5000  # points a training takes
-DRAWING_LIMIT = 1.5  # a drawing's canvas becomes the square [-1.5, 1.5]², where the presets lie
-CANVAS_LIMIT = toy2d.GRID_LIMIT  # typed points must lie in the square the field is drawn on, [-2, 2]²
 STEPS_RANGE = (50, 5000)
 DEFAULT_STEPS = 1500
 WIDTHS = (32, 64, 128)  # of the network's three hidden layers
@@ -55,7 +51,6 @@ BETAS, EPSILON = (0.9, 0.999), 1e-8  # Adam's (Kingma & Ba 2015)
 SNAPSHOTS = 12  # snapshots of the field and the samples over a training, besides the untrained one
 SAMPLING_STEPS = 30  # of DDPM and of DDIM, for each snapshot's particles
 PARTICLES = 300
-PROJECTIONS = 64  # directions of the sliced Wasserstein distance
 # A student's progress is handed to their handler at most this often (and at every snapshot): the tab shows at most 4
 # updates a second, and every handover wakes a thread that competes for the GIL with the class's steps
 HANDOVER_SECONDS = 0.1
@@ -78,93 +73,6 @@ class TrainingSettings:
         toy2d.schedule_config(self.schedule)
         check_timestep(self.timestep, toy2d.SCHEDULE["num_train_timesteps"])
         check_seed(self.seed)
-
-
-def sliced_wasserstein(samples: np.ndarray, data: np.ndarray, projections: int = PROJECTIONS) -> float:
-    """The sliced Wasserstein distance (Rabin et al. 2011): how far, on average over directions, the samples' shadow
-    on a line must move to cover the data's shadow; 0 when the two clouds are spread alike. Samples off the canvas
-    count as on its edge (an untrained network's fly off to hundreds)."""
-    return _distance_to_shadows(samples, data_shadows(data, projections))
-
-
-def _directions(projections: int) -> np.ndarray:
-    angles = np.pi * (np.arange(projections) + 0.5) / projections  # evenly spread directions: no randomness
-    return np.stack([np.cos(angles), np.sin(angles)])
-
-
-def data_shadows(data: np.ndarray, projections: int = PROJECTIONS) -> np.ndarray:
-    """The data's shadows on each direction, sorted: (points, projections); a training's data keeps them."""
-    return np.sort(data @ _directions(projections), axis=0)
-
-
-def _distance_to_shadows(samples: np.ndarray, sorted_data: np.ndarray) -> float:
-    samples = np.clip(samples, -CANVAS_LIMIT, CANVAS_LIMIT)
-    sample_shadows = np.sort(samples @ _directions(sorted_data.shape[1]), axis=0)
-    # the data's shadows at the samples' ranks: its quantiles, interpolated between its sorted shadows (as
-    # np.quantile does, which took 20 ms a call here, a tenth of a class's snapshot)
-    positions = (np.arange(len(samples)) + 0.5) / len(samples) * (len(sorted_data) - 1)
-    below = np.floor(positions).astype(int)
-    above = np.minimum(below + 1, len(sorted_data) - 1)
-    weights = (positions - below)[:, None]
-    quantiles = sorted_data[below] * (1 - weights) + sorted_data[above] * weights
-    return float(np.abs(sample_shadows - quantiles).mean())
-
-
-def check_points(points: np.ndarray) -> np.ndarray:
-    """(N, 2) float32 points on the canvas, MIN_POINTS to MAX_POINTS of them."""
-    points = np.asarray(points, dtype=np.float32)
-    if points.ndim != 2 or points.shape[1] != 2:
-        raise ValueError(f"Points must be pairs (x, y); got an array of shape {points.shape}.")
-    if not MIN_POINTS <= len(points) <= MAX_POINTS:
-        raise ValueError(f"Training takes {MIN_POINTS} to {MAX_POINTS} points; got {len(points)}.")
-    off = ~(np.isfinite(points).all(axis=1) & (np.abs(points) <= CANVAS_LIMIT).all(axis=1))
-    if off.any():
-        x, y = points[off][0]
-        raise ValueError(
-            f"{off.sum()} of the {len(points)} points are off the canvas [-{CANVAS_LIMIT:g}, {CANVAS_LIMIT:g}]², "
-            f"the first ({x:g}, {y:g})."
-        )
-    return points
-
-
-def preset_points(data_set: str, seed: int = 0) -> np.ndarray:
-    return toy2d.sample_data(data_set, DATA_POINTS, seed)
-
-
-def drawing_points(drawn: np.ndarray, seed: int = 0, count: int = DATA_POINTS) -> np.ndarray:
-    """`count` points spread over the drawn pixels of a canvas (`drawn`: (height, width) bool), each anywhere in its
-    pixel; the canvas's longer side spans [-DRAWING_LIMIT, DRAWING_LIMIT], y upwards."""
-    drawn = np.asarray(drawn, dtype=bool)
-    if drawn.ndim != 2:
-        raise ValueError(f"A drawing is a (height, width) mask; got shape {drawn.shape}.")
-    rows, columns = np.nonzero(drawn)
-    if len(rows) < MIN_POINTS:
-        raise ValueError(
-            f"The drawing has {len(rows)} drawn pixels; draw at least {MIN_POINTS} (a stroke or a few dots)."
-        )
-    rng = np.random.default_rng(seed)
-    chosen = rng.integers(0, len(rows), count)
-    height, width = drawn.shape
-    scale = 2 * DRAWING_LIMIT / max(height, width)
-    x = (columns[chosen] + rng.random(count) - width / 2) * scale
-    y = (height / 2 - rows[chosen] - rng.random(count)) * scale
-    return np.stack([x, y], axis=1).astype(np.float32)
-
-
-def parse_points(text: str) -> np.ndarray:
-    """Points typed one per line as "x, y" (or "x y")."""
-    points = []
-    for number, line in enumerate(str(text).strip().splitlines(), start=1):
-        if not line.strip():
-            continue
-        if len(points) >= MAX_POINTS:
-            raise ValueError(f"Training takes at most {MAX_POINTS} points; the text has more.")
-        try:
-            x, y = (float(value) for value in line.replace(",", " ").split())
-        except ValueError:
-            raise ValueError(f"Line {number} is not a point 'x, y': {line[:40]!r}.") from None
-        points.append((x, y))
-    return check_points(np.array(points, dtype=np.float32).reshape(-1, 2))
 
 
 @dataclass(frozen=True)
@@ -215,7 +123,7 @@ class _Student:
 
     def distance(self, samples: np.ndarray) -> float:
         """The samples' sliced Wasserstein distance to the student's data."""
-        return _distance_to_shadows(samples, self.shadows)
+        return toy_points.distance_to_shadows(samples, self.shadows)
 
     def snapshot_due(self, share: float = 1.0) -> bool:
         """Whether `share` of the steps between two snapshots have passed since the latest (or this is the last)."""
@@ -247,7 +155,7 @@ def _enrol(points: np.ndarray, settings: TrainingSettings) -> _Student:
         settings=settings,
         model=model,
         data=torch.from_numpy(points),
-        shadows=data_shadows(points),
+        shadows=toy_points.data_shadows(points),
         alphas_cumprod=toy2d.alphas_cumprod(settings.schedule).float(),
         parameters=parameters,
         exp_avg={name: torch.zeros_like(value) for name, value in parameters.items()},
@@ -445,7 +353,7 @@ def train_steps(points: np.ndarray, settings: TrainingSettings) -> Iterator[Trai
     HANDOVER_SECONDS, at every snapshot (the untrained weights' first) and at the last step. Closing the generator
     ends the training after its current step."""
     settings.check()
-    points = check_points(points)
+    points = toy_points.check_points(points)
     started = time.perf_counter()
     student = torch_thread.run(_enrol, points, settings)
     losses = np.full(settings.steps, np.nan, dtype=np.float32)

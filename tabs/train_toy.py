@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import gradio as gr
 import numpy as np
 
-from pipelines import toy2d, toy_training
+from pipelines import toy2d, toy_points, toy_training
 from pipelines.engine import limits
 from pipelines.keepsakes import plots
 from pipelines.keepsakes.files import training_keepsakes
@@ -63,11 +63,11 @@ def drawn_mask(drawing: object) -> np.ndarray:
 
 def training_points(data: str, drawing: object, points: str, seed: int) -> np.ndarray:
     if data == DRAWING:
-        return toy_training.drawing_points(drawn_mask(drawing), seed)
+        return toy_points.drawing_points(drawn_mask(drawing), seed)
     if data == TYPED:
-        return toy_training.parse_points(points or "")
+        return toy_points.parse_points(points or "")
     if data in toy2d.DATA_SETS:
-        return toy_training.preset_points(data, seed)
+        return toy_points.preset_points(data, seed)
     raise ValueError(f"Unknown data '{str(data)[:40]}'; choose one of: {', '.join(SOURCES)}.")
 
 
@@ -190,8 +190,8 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
                 elem_id="train-drawing",
             )
             points = gr.Textbox(
-                label=f"My points: one 'x, y' per line, within [-{toy_training.CANVAS_LIMIT:g}, "
-                f"{toy_training.CANVAS_LIMIT:g}]² ({toy_training.MIN_POINTS} to {toy_training.MAX_POINTS})",
+                label=f"My points: one 'x, y' per line, within [-{toy_points.CANVAS_LIMIT:g}, "
+                f"{toy_points.CANVAS_LIMIT:g}]² ({toy_points.MIN_POINTS} to {toy_points.MAX_POINTS})",
                 lines=3,
                 max_lines=8,
             )

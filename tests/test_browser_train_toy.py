@@ -11,7 +11,7 @@ from conftest import ARTIFACTS
 from playwright.sync_api import expect
 from test_browser import WATCH_STATUS
 
-from pipelines import toy_training
+from pipelines import toy_points
 
 TIMEOUT = 180_000  # ms: generous, machines differ ~4x in speed
 
@@ -29,9 +29,9 @@ def draw_circle(page, box: dict) -> None:
 
 def test_draw_a_circle_and_train_on_it(app_url: str, browser, monkeypatch) -> None:
     masks = []  # what the server made of the stroke (the app runs in this process)
-    drawing_points = toy_training.drawing_points
+    drawing_points = toy_points.drawing_points
     monkeypatch.setattr(
-        toy_training, "drawing_points", lambda drawn, *args: masks.append(drawn) or drawing_points(drawn, *args)
+        toy_points, "drawing_points", lambda drawn, *args: masks.append(drawn) or drawing_points(drawn, *args)
     )
     page = browser.new_page(viewport={"width": 1280, "height": 1300})
     errors: list[str] = []

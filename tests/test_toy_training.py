@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines import toy_training
+from pipelines import toy_points, toy_training
 from pipelines.toy_training import TrainingSettings, train_steps
 
 # The stated bound on what training in a class changes: the largest absolute difference of any weight after the
@@ -20,7 +20,7 @@ def last(updates) -> toy_training.TrainingUpdate:
 
 
 def test_the_loss_and_the_samples_distance_fall_on_a_ring() -> None:
-    update = last(train_steps(toy_training.preset_points("ring"), TrainingSettings(steps=400, seed=1)))
+    update = last(train_steps(toy_points.preset_points("ring"), TrainingSettings(steps=400, seed=1)))
     assert update.is_last and update.step == 400 and len(update.losses) == 400
     assert update.losses[-50:].mean() < 0.5 * update.losses[:50].mean(), update.losses
     assert update.untrained.step == 0 and update.snapshot.step == 400
@@ -34,7 +34,7 @@ def test_the_loss_and_the_samples_distance_fall_on_a_ring() -> None:
 
 
 def test_updates_come_at_every_snapshot_and_the_end_with_every_steps_loss() -> None:
-    updates = list(train_steps(toy_training.preset_points("two moons"), TrainingSettings(steps=60, width=32)))
+    updates = list(train_steps(toy_points.preset_points("two moons"), TrainingSettings(steps=60, width=32)))
     steps = [update.step for update in updates]
     assert steps == sorted(set(steps)) and steps[-1] == 60 and updates[-1].is_last
     assert np.isfinite(updates[-1].losses).all() and len(updates[-1].losses) == 60  # every step's loss handed over
@@ -50,15 +50,15 @@ def weights_after(generator) -> dict[str, np.ndarray]:
 
 def test_a_student_trains_the_same_alone_and_in_a_class() -> None:
     settings = TrainingSettings(steps=150, seed=3, schedule="cosine")
-    points = toy_training.preset_points("two moons")
+    points = toy_points.preset_points("two moons")
     alone = weights_after(train_steps(points, settings))
 
     classes_before = toy_training.statistics["largest_class"]
     toy_training.statistics["largest_class"] = 0
     others = [
-        train_steps(toy_training.preset_points("word"), TrainingSettings(steps=200, seed=1)),
-        train_steps(toy_training.preset_points("ring"), TrainingSettings(steps=120, seed=3, width=32)),
-        train_steps(toy_training.preset_points("ring", seed=5), TrainingSettings(steps=300, seed=9)),
+        train_steps(toy_points.preset_points("word"), TrainingSettings(steps=200, seed=1)),
+        train_steps(toy_points.preset_points("ring"), TrainingSettings(steps=120, seed=3, width=32)),
+        train_steps(toy_points.preset_points("ring", seed=5), TrainingSettings(steps=300, seed=9)),
     ]
     next(others[0])  # the first joins before the student, the others after
     student = train_steps(points, settings)
@@ -83,7 +83,7 @@ def test_a_student_trains_the_same_alone_and_in_a_class() -> None:
 
 
 def test_stopping_a_student_leaves_the_class() -> None:
-    run = train_steps(toy_training.preset_points("ring"), TrainingSettings(steps=2000))
+    run = train_steps(toy_points.preset_points("ring"), TrainingSettings(steps=2000))
     for update in run:
         if update.step == 5:
             break
@@ -94,30 +94,30 @@ def test_stopping_a_student_leaves_the_class() -> None:
 def test_a_drawing_becomes_points_where_it_was_drawn() -> None:
     drawn = np.zeros((100, 200), dtype=bool)
     drawn[:10, :10] = True  # the top-left corner of a wide canvas
-    points = toy_training.drawing_points(drawn, seed=0)
-    assert points.shape == (toy_training.DATA_POINTS, 2) and points.dtype == np.float32
+    points = toy_points.drawing_points(drawn, seed=0)
+    assert points.shape == (toy_points.DATA_POINTS, 2) and points.dtype == np.float32
     assert (points[:, 0] < -1.3).all() and (points[:, 0] > -1.5).all()  # x: -1.5 at the left edge
     assert (points[:, 1] > 0.6).all() and (points[:, 1] <= 0.75).all()  # y: half of 1.5 at the top of a 2:1 canvas
-    assert np.array_equal(points, toy_training.drawing_points(drawn, seed=0))
+    assert np.array_equal(points, toy_points.drawing_points(drawn, seed=0))
 
 
 def test_the_distance_is_zero_for_the_data_and_grows_with_a_shift() -> None:
-    data = toy_training.preset_points("two moons")
-    assert toy_training.sliced_wasserstein(data, data) < 1e-3  # the data's quantiles, interpolated
-    shifted = toy_training.sliced_wasserstein(data + np.array([0.5, 0.0], np.float32), data)
+    data = toy_points.preset_points("two moons")
+    assert toy_points.sliced_wasserstein(data, data) < 1e-3  # the data's quantiles, interpolated
+    shifted = toy_points.sliced_wasserstein(data + np.array([0.5, 0.0], np.float32), data)
     assert shifted == pytest.approx(0.5 * 2 / np.pi, rel=0.02)  # the mean of |cos| over directions: 2/π
-    assert toy_training.sliced_wasserstein(np.full((10, 2), 300.0), data) < 4  # off the canvas: on its edge
+    assert toy_points.sliced_wasserstein(np.full((10, 2), 300.0), data) < 4  # off the canvas: on its edge
 
 
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: toy_training.parse_points("0, 0\n1, 1"), "Training takes 20 to 5000 points; got 2"),
-        (lambda: toy_training.parse_points("0, 0\n" * 19 + "3, 0.5"), "1 of the 20 points are off the canvas"),
-        (lambda: toy_training.parse_points("0, 0\n1 one"), "Line 2 is not a point 'x, y'"),
-        (lambda: toy_training.parse_points("0, nan\n" * 30), "30 of the 30 points are off the canvas"),
-        (lambda: toy_training.check_points(np.zeros((30, 3))), "Points must be pairs"),
-        (lambda: toy_training.drawing_points(np.zeros((64, 64), bool)), "The drawing has 0 drawn pixels"),
+        (lambda: toy_points.parse_points("0, 0\n1, 1"), "Training takes 20 to 5000 points; got 2"),
+        (lambda: toy_points.parse_points("0, 0\n" * 19 + "3, 0.5"), "1 of the 20 points are off the canvas"),
+        (lambda: toy_points.parse_points("0, 0\n1 one"), "Line 2 is not a point 'x, y'"),
+        (lambda: toy_points.parse_points("0, nan\n" * 30), "30 of the 30 points are off the canvas"),
+        (lambda: toy_points.check_points(np.zeros((30, 3))), "Points must be pairs"),
+        (lambda: toy_points.drawing_points(np.zeros((64, 64), bool)), "The drawing has 0 drawn pixels"),
         (lambda: TrainingSettings(steps=10**6).check(), "Training steps must be between 50 and 5000"),
         (lambda: TrainingSettings(width=7).check(), "Network width must be one of 32, 64, 128"),
         (lambda: TrainingSettings(schedule="quadratic").check(), "Unknown schedule 'quadratic'"),
@@ -139,7 +139,7 @@ def test_the_scripted_step_is_ddpms_loss_its_gradient_and_adam_as_torch_computes
     from pipelines import toy2d, toy_class
 
     students = [
-        toy_training._enrol(toy_training.preset_points(name), TrainingSettings(seed=seed, width=32, schedule=schedule))
+        toy_training._enrol(toy_points.preset_points(name), TrainingSettings(seed=seed, width=32, schedule=schedule))
         for name, seed, schedule in (("ring", 0, "linear"), ("word", 5, "cosine"))
     ]
     group = toy_training._class_of(students, training=False)
