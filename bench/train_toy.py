@@ -109,17 +109,25 @@ def class_of(count: int) -> list[Student]:
     return [Student(seed=index, data=toy2d.DATA_SETS[index % len(toy2d.DATA_SETS)]) for index in range(count)]
 
 
-def row(url: str, count: int, solo: list[float], sequential_max: int) -> str:
+def row(server: Server, count: int, solo: list[float], sequential_max: int, notes: list[str]) -> str:
     if count <= sequential_max:
         one_by_one = class_of(count)
-        sequential = f"{phase(url, one_by_one, concurrent=False):.1f} s"
+        sequential = f"{phase(server.url, one_by_one, concurrent=False):.1f} s"
         solo += [student.finished for student in one_by_one if student.error is None]
         sequential_seconds = float(sequential[:-2])
     else:
         sequential_seconds = count * statistics.mean(solo)
         sequential = f"{sequential_seconds:.1f} s ({count} × solo {statistics.mean(solo):.1f} s)"
     together = class_of(count)
-    wall = phase(url, together, concurrent=True)
+    before, clients_before = server.ask("stats")["cpu"], time.process_time()
+    wall = phase(server.url, together, concurrent=True)
+    clients = time.process_time() - clients_before
+    cpu = {name: seconds - before[name] for name, seconds in server.ask("stats")["cpu"].items()}
+    notes.append(
+        f"{count} at once, CPU seconds in their {wall:.1f} s: "
+        + ", ".join(f"{name} {seconds:.1f}" for name, seconds in cpu.items())
+        + f"; the clients (this process) {clients:.1f}"
+    )
     ends = [student.finished for student in together if student.error is None]
     firsts = [student.first_update for student in together if student.first_update is not None]
     errors = [student.error for student in together if student.error]
@@ -207,13 +215,14 @@ def main() -> None:
     try:
         phase(server.url, class_of(1), concurrent=True)  # warm-up: the first training pays the imports
         solo: list[float] = []
-        rows = []
+        rows: list[str] = []
+        notes: list[str] = []  # where the server's CPU went in each class
         for count in args.students:
-            rows.append(row(server.url, count, solo, args.sequential_max))
+            rows.append(row(server, count, solo, args.sequential_max, notes))
             print(rows[-1], flush=True)
     finally:
         server.close()
-    table = "\n".join(HEADER + rows) + "\n"
+    table = "\n".join(HEADER + rows) + "\n\n" + "\n".join(f"- {note}" for note in notes) + "\n"
     print(table)
     if args.out:
         with open(args.out, "w") as out:

@@ -3,9 +3,9 @@ sampling, for every student of one network width at once, each a single TorchScr
 
 Why scripted: every torch operation called from Python lets the GIL go and must take it back. In the web server
 other threads hold the GIL for milliseconds at a time (the event loop, a handler drawing a picture), so each of a
-step's ~150 operations could wait that long: a class step of 30 students took 10 ms of CPU and 22 ms on the torch
-thread, and 200 small operations beside a busy Python thread took 2.5 s instead of 1.4 ms. A scripted function runs
-all its operations with the GIL let go once (the same 200 operations: 12 ms beside the busy thread). The script is
+step's ~150 operations could wait that long: beside a busy Python thread, a class step of 30 students run as plain
+Python took 1.4 s instead of 8.9 ms. A scripted function runs all its operations with the GIL let go once (the same
+step scripted: 72 ms beside the busy thread; `python -m bench.gil`). The script is
 run without the JIT's optimisations (`torch.jit.optimized_execution(False)`): as written, the same floats at any
 number of students.
 
