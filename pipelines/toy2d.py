@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -177,13 +177,10 @@ def grid_points() -> torch.Tensor:
     return torch.cartesian_prod(axis, axis)
 
 
-Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # ε̂(x_t, t): a NoisePredictor, or its weights called
-
-
 @torch.no_grad()
-def score(model: Denoiser, points: torch.Tensor, timestep: int, schedule: str = "linear") -> torch.Tensor:
+def score(model: NoisePredictor, points: torch.Tensor, timestep: int) -> torch.Tensor:
     # the noise prediction is the score up to a factor: s(x, t) = -eps(x, t) / sqrt(1 - abar_t) (Song et al. 2021)
-    return -model(points, torch.tensor(timestep)) / (1 - alphas_cumprod(schedule)[timestep]).sqrt()
+    return -model(points, torch.tensor(timestep)) / (1 - alphas_cumprod()[timestep]).sqrt()
 
 
 def noised_view(data_set: str, timestep: int, seed: int = 0, count: int = PARTICLES) -> ToyView:
@@ -220,17 +217,14 @@ def reverse_steps(data_set: str, steps: int, seed: int, count: int = PARTICLES) 
     check_seed(seed)
     if not 1 <= steps <= SCHEDULE["num_train_timesteps"]:
         raise ValueError(f"Steps must be between 1 and {SCHEDULE['num_train_timesteps']}; got {steps}.")
-    return torch_thread.steps(reverse_from_noise(load_model(data_set), steps, seed, count))
+    return torch_thread.steps(_reverse_from_noise(load_model(data_set), steps, seed, count))
 
 
 @torch.no_grad()
-def reverse_from_noise(
-    model: Denoiser, steps: int, seed: int, count: int, schedule: str = "linear"
-) -> Iterator[ToyStep]:
+def _reverse_from_noise(model: NoisePredictor, steps: int, seed: int, count: int) -> Iterator[ToyStep]:
     """The reverse process of `count` particles on the calling thread (the torch thread): DDPM and DDIM from the
     same noise, a ToyStep after every step."""
-    config = schedule_config(schedule)
-    samplers = DDPMScheduler(**config), DDIMScheduler(**config)
+    samplers = DDPMScheduler(**SCHEDULE), DDIMScheduler(**SCHEDULE)
     for sampler in samplers:
         sampler.set_timesteps(steps)
     started = time.perf_counter()

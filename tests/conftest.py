@@ -97,15 +97,14 @@ def register(folder: Path | str) -> str:
     return str(folder)
 
 
-def save_tiny_ddpm(path: Path, channels: int = 3, **scheduler_config) -> str:
-    """A randomly initialised 8x8 DDPM pipeline saved as a diffusers folder; returns its path."""
-    from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
+def tiny_pixel_unet(in_channels: int = 3, out_channels: int | None = None) -> torch.nn.Module:
+    """A random 8x8 pixel UNet with one attention level: the tiny DDPMs' (and the graphs' and bfloat16's tests')."""
+    from diffusers import UNet2DModel
 
-    torch.manual_seed(0)
-    unet = UNet2DModel(
+    return UNet2DModel(
         sample_size=8,
-        in_channels=channels,
-        out_channels=channels,
+        in_channels=in_channels,
+        out_channels=out_channels or in_channels,
         layers_per_block=1,
         block_out_channels=(8, 16),
         down_block_types=("DownBlock2D", "AttnDownBlock2D"),
@@ -113,6 +112,14 @@ def save_tiny_ddpm(path: Path, channels: int = 3, **scheduler_config) -> str:
         norm_num_groups=4,
         attention_head_dim=8,
     )
+
+
+def save_tiny_ddpm(path: Path, channels: int = 3, **scheduler_config) -> str:
+    """A randomly initialised 8x8 DDPM pipeline saved as a diffusers folder; returns its path."""
+    from diffusers import DDPMPipeline, DDPMScheduler
+
+    torch.manual_seed(0)
+    unet = tiny_pixel_unet(channels)
     DDPMPipeline(unet=unet, scheduler=DDPMScheduler(**scheduler_config)).save_pretrained(path)
     return register(path)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_text_unet
+from conftest import tiny_pixel_unet, tiny_text_unet
 from diffusers import UNet2DConditionModel, UNet2DModel
 
 from pipelines import text_to_image, unconditional
@@ -60,17 +60,7 @@ def test_a_tiny_unets_graph_predicts_its_noise_at_any_row_count(tiny_exported) -
 def test_a_tiny_pixel_unets_graph_predicts_its_noise(tmp_path: Path) -> None:
     """A pixel model's UNet (no text): sample and timestep in, noise out, as `UNet2DModel` gives it."""
     torch.manual_seed(0)
-    unet = UNet2DModel(
-        sample_size=8,
-        in_channels=3,
-        out_channels=3,
-        layers_per_block=1,
-        block_out_channels=(8, 16),
-        down_block_types=("DownBlock2D", "AttnDownBlock2D"),
-        up_block_types=("AttnUpBlock2D", "UpBlock2D"),
-        norm_num_groups=4,
-        attention_head_dim=4,
-    ).eval()
+    unet = tiny_pixel_unet().eval()
     unet.save_pretrained(tmp_path)
     accelerated.export(unet, tmp_path)
     accelerated.prepare(unet, tmp_path, torch.device("cpu"))
@@ -165,16 +155,7 @@ def test_a_unet_whose_entry_allows_it_runs_in_bfloat16_where_the_cpu_has_it(
     """No graph, `bfloat16=True`: a bfloat16 stand-in on a CPU with native bfloat16 (its noise in float32, close to
     float32's), torch elsewhere; never when acceleration is off, nor without the entry's leave."""
     torch.manual_seed(0)
-    unet = UNet2DModel(
-        sample_size=8,
-        in_channels=6,
-        out_channels=3,
-        layers_per_block=1,
-        block_out_channels=(8, 16),
-        down_block_types=("DownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "UpBlock2D"),
-        norm_num_groups=4,
-    ).eval()
+    unet = tiny_pixel_unet(in_channels=6, out_channels=3).eval()  # x_t beside a picture, as super-resolution's
     sample = torch.randn(2, 6, 8, 8, generator=torch.Generator().manual_seed(0))
     accelerated.prepare(unet, tmp_path, torch.device("cpu"))
     assert accelerated.of(unet) is unet  # no graph, no leave: torch

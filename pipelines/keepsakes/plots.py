@@ -155,21 +155,24 @@ def _arrows(draw: ImageDraw.ImageDraw, grid: np.ndarray, scores: np.ndarray) -> 
 
 
 GAP = 6  # pixels between the panels
+PANELS_TOP = 2 * TITLE_HEIGHT + 4  # the panels' insides, under the caption and their titles
 PANEL_TITLES = ("score s(x, t) at t = {timestep}", "DDPM samples", "DDIM samples (eta = 0)")
 
 
 def training_background(data: np.ndarray, timestep: int) -> np.ndarray:
     """What every snapshot of a training shares: three titled, framed panels over the data (grey); drawn once per
     training (the data's 2,000 dots and the titles were most of a picture's time, in a class of 30 at once)."""
-    picture = Image.new("RGB", (3 * PANEL + 2 * GAP, PANEL + 2 * TITLE_HEIGHT + 4), "white")
+    picture = Image.new("RGB", (3 * PANEL + 2 * GAP, PANELS_TOP + PANEL), "white")
     draw = ImageDraw.Draw(picture)
     canvas = np.full((PANEL, PANEL, 3), 255, np.uint8)
     _dots(canvas, data, RGB["data"])
     for index, title in enumerate(PANEL_TITLES):
-        left, top = index * (PANEL + GAP), TITLE_HEIGHT + 4
-        picture.paste(Image.fromarray(canvas), (left, top + TITLE_HEIGHT))
-        draw.rectangle((left, top + TITLE_HEIGHT, left + PANEL - 1, top + PANEL + TITLE_HEIGHT - 1), outline=(120,) * 3)
-        draw.text((left + 4, top + 2), title.format(timestep=timestep), fill=RGB["text"], font=_font())
+        left = index * (PANEL + GAP)
+        picture.paste(Image.fromarray(canvas), (left, PANELS_TOP))
+        draw.rectangle((left, PANELS_TOP, left + PANEL - 1, PANELS_TOP + PANEL - 1), outline=(120,) * 3)
+        draw.text(
+            (left + 4, PANELS_TOP - TITLE_HEIGHT + 2), title.format(timestep=timestep), fill=RGB["text"], font=_font()
+        )
     return np.asarray(picture)
 
 
@@ -179,14 +182,13 @@ def training_picture(
     """A snapshot over its training's `background`: the score field at t (red arrows), DDPM's particles and DDIM's
     (blue), under a caption; (height, width, 3) uint8."""
     picture = background.copy()
-    top = 2 * TITLE_HEIGHT + 4  # of the panels' insides
     for index, particles in ((1, ddpm), (2, ddim)):
         left = index * (PANEL + GAP)
-        _dots(picture[top : top + PANEL, left : left + PANEL], particles, RGB["particles"])
+        _dots(picture[PANELS_TOP : PANELS_TOP + PANEL, left : left + PANEL], particles, RGB["particles"])
     image = Image.fromarray(picture)
-    panel = image.crop((0, top, PANEL, top + PANEL))
+    panel = image.crop((0, PANELS_TOP, PANEL, PANELS_TOP + PANEL))
     _arrows(ImageDraw.Draw(panel), grid, scores)
-    image.paste(panel, (0, top))
+    image.paste(panel, (0, PANELS_TOP))
     ImageDraw.Draw(image).text((4, 2), caption, fill=RGB["text"], font=_font(13))
     return np.asarray(image)
 
