@@ -56,16 +56,20 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=limits.DELETE_CACHE) a
             png_info.build(tab_inputs, tab_ids, tabs)
 
 
-def launch(warm_up: bool = False, **options) -> None:
+def launch(warm_up: bool = False, prevent_thread_lock: bool = False, **options) -> None:
     """Serve the app within the serving limits (`pipelines/engine/limits.py`); options go to `demo.launch` (tests
     pass a port and `prevent_thread_lock`). On ZeroGPU, the preloaded models load first; elsewhere, with `warm_up`
-    (`python app.py`, a Space), they load in the background as the server starts (`ui/gpu.py`)."""
+    (`python app.py`, a Space), they load in the background once the page is served (`ui/gpu.py`): the UI is built
+    without torch (`pipelines/defaults`), which a run imports."""
     limits.limit_allocator_arenas()
     gpu.preload()
+    demo.queue(max_size=limits.MAX_QUEUE)
+    limits_options = {"max_file_size": limits.MAX_FILE_SIZE, "state_session_capacity": limits.MAX_SESSIONS}
+    demo.launch(css=CSS, prevent_thread_lock=True, **limits_options, **options)
     if warm_up:
         gpu.warm_up()
-    demo.queue(max_size=limits.MAX_QUEUE)
-    demo.launch(css=CSS, max_file_size=limits.MAX_FILE_SIZE, state_session_capacity=limits.MAX_SESSIONS, **options)
+    if not prevent_thread_lock:
+        demo.block_thread()
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ def one_start(kind: str, after: float) -> dict[str, float]:
     to each default's result."""
     from gradio_client import Client
 
-    from pipelines import text_to_image, unconditional
+    from pipelines.defaults import text_to_image, unconditional
 
     port = free_port()
     arguments, variables = KINDS[kind]

@@ -34,6 +34,7 @@ import numpy as np
 from PIL import Image
 
 from pipelines import inpainting, super_resolution, text_to_image, unconditional
+from pipelines.defaults.super_resolution import DEFAULT_SAMPLES
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
 TAB_BATCH_SIZE = 4  # the Unconditional and Text to image tabs' default (app.py)
@@ -92,7 +93,7 @@ def student_requests(students: int, folder: Path) -> list[Request]:
         photo = handle_file(str(EXAMPLES / "photo-chelsea.png"))
         upscale = (super_resolution.DEFAULT_MODEL, photo, super_resolution.DEFAULT_SCHEDULER)
         upscale += (super_resolution.DEFAULT_STEPS, super_resolution.DEFAULT_ETA, 0, False, "", 5.0, 20, True)
-        upscale += (super_resolution.DEFAULT_SAMPLES,)  # the tab's default (8 since session 10; one before)
+        upscale += (DEFAULT_SAMPLES,)  # the tab's default (8 since session 10; one before)
         requests += [
             Request("/inpaint", inpaint, compared=False),
             Request("/super_resolution", upscale, compared=False),

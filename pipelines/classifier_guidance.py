@@ -19,7 +19,6 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -28,20 +27,19 @@ from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils.torch_utils import randn_tensor
 
 from pipelines import unconditional
+from pipelines.defaults.classifier_guidance import (
+    DEFAULT_CLASSIFIER,
+    DEFAULT_GUIDANCE_SCALE,
+    DEFAULT_MODEL,
+    DEFAULT_SCHEDULER,
+    DEFAULT_STEPS,
+    MAX_GUIDANCE_SCALE,
+)
 from pipelines.engine import batching, torch_thread
 from pipelines.engine.frames import GAP_GREY, Frame, to_uint8_images
 from pipelines.engine.loading import load_pipeline, make_scheduler, max_steps
 from pipelines.engine.sampling import reverse_process
-from pipelines.models.noisy_classifier import DEFAULT_CLASSIFIER, NoisyClassifier, load_classifier, read_config
-
-DEFAULT_MODEL = "shapes-ddpm"  # the classifier was trained on its noise schedule
-# Stochastic, as the paper's Algorithm 1: each step draws x_t' ~ N(μ + sΣ∇ log p(y | x_t), Σ), and this
-# sampler's step has DDPM's Σ (docs/classifier-guidance.md). The guided and unguided images draw the same noise,
-# so they differ by the guidance only.
-DEFAULT_SCHEDULER = "DPM-Solver++ SDE"
-DEFAULT_STEPS = 50
-DEFAULT_GUIDANCE_SCALE = 8.0  # the best of 4, 8, 16 and 32 (docs/classifier-guidance.md, train/evaluate_classifier.py)
-MAX_GUIDANCE_SCALE = 100.0
+from pipelines.models.noisy_classifier import NoisyClassifier, load_classifier, read_config
 
 
 @dataclass(frozen=True)
@@ -58,12 +56,6 @@ class GuidedFrame(Frame):
             f"p({self.target} | x_t) = {self.target_probability.mean():.0%} guided, "
             f"{self.unguided_probability.mean():.0%} without guidance"
         )
-
-
-@lru_cache(maxsize=4)
-def targets(classifier: str | Path = DEFAULT_CLASSIFIER) -> tuple[str, ...]:
-    """The words a target may be: the classifier's colours, then its shapes."""
-    return read_config(classifier).labels
 
 
 def check_target(target: object, guidance_scale: object, classifier: str | Path = DEFAULT_CLASSIFIER) -> None:

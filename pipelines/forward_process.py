@@ -22,6 +22,7 @@ from diffusers import DDPMScheduler, UNet2DModel
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
+from pipelines.defaults.forward_process import NUM_TRAIN_TIMESTEPS, SCHEDULES
 from pipelines.engine import torch_thread
 from pipelines.engine.frames import LATENT_RANGE, to_uint8_images
 from pipelines.engine.images import fit_size, resize_for_model, to_rgb
@@ -29,14 +30,6 @@ from pipelines.engine.loading import load_pipeline, scheduler_config
 from pipelines.engine.sampling import predict_original
 from pipelines.unconditional import DEFAULT_MODEL, MAX_SEED, PIPELINE_CLASSES
 
-# Schedule name -> DDPMScheduler settings; "model" is the chosen model's own scheduler config.
-SCHEDULES: dict[str, dict | None] = {
-    "linear": {"beta_schedule": "linear", "beta_start": 1e-4, "beta_end": 0.02},  # DDPM (Ho et al. 2020)
-    "scaled linear": {"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012},  # Stable Diffusion
-    "cosine": {"beta_schedule": "squaredcos_cap_v2"},  # Nichol & Dhariwal 2021
-    "model": None,
-}
-NUM_TRAIN_TIMESTEPS = 1000
 STRIP_TIMESTEPS = (0, 50, 100, 250, 500, 750, 999)  # for T = 1000; other T scale them
 STRIP_SIZE = 128  # the strip's pictures are shrunk to this many pixels
 MAX_SIDE = 512  # larger images are reduced: the slider redraws within ~0.2 s on 2 cores

@@ -24,9 +24,15 @@ from types import ModuleType
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from pipelines import image_to_image, text_to_image, unconditional
+from pipelines import defaults
+from pipelines.defaults.schedulers import SCHEDULERS
 from pipelines.engine.frames import Frame, LatentFrame
-from pipelines.engine.loading import SCHEDULERS, load_pipeline, max_steps
+from pipelines.lazy import lazy
+
+image_to_image = lazy("pipelines.image_to_image")
+loading = lazy("pipelines.engine.loading")
+text_to_image = lazy("pipelines.text_to_image")
+unconditional = lazy("pipelines.unconditional")
 
 MAX_CELLS = 8
 MAX_LIST_CHARACTERS = 400  # a grid's list of scales or samplers: 8 cells fit in a few dozen
@@ -82,7 +88,7 @@ def parse_numbers(text: object, what: tuple[str, str], example: str, low: float,
 
 def parse_scales(text: object) -> list[float]:
     """“1, 2, 4, 8, 16” -> [1.0, 2.0, 4.0, 8.0, 16.0]: guidance scales from 1 (no guidance) to the maximum."""
-    maximum = text_to_image.MAX_GUIDANCE_SCALE
+    maximum = defaults.text_to_image.MAX_GUIDANCE_SCALE
     names = ("guidance scales", "a guidance scale")
     return parse_numbers(text, names, DEFAULT_SCALES, 1, maximum, f"1 (no guidance) to {maximum:g}")
 
@@ -114,9 +120,9 @@ def parse_samplers(text: object) -> list[tuple[str, int]]:
 def check_steps(task: ModuleType, model: str, pairs: list[tuple[str, int]]) -> None:
     """Every cell within its scheduler's steps on `model` (loaded, so unknown models are refused here), and the
     whole grid within MAX_TOTAL_STEPS: checked before any cell runs."""
-    config = load_pipeline(model, task.PIPELINE_CLASSES).scheduler.config
+    config = loading.load_pipeline(model, task.PIPELINE_CLASSES).scheduler.config
     for scheduler, steps in pairs:
-        most = max_steps(scheduler, config)
+        most = loading.max_steps(scheduler, config)
         if not 1 <= steps <= most:
             raise ValueError(f"{scheduler} {steps}: steps must be between 1 and {most} for this model and scheduler.")
     total = sum(steps for _, steps in pairs)
@@ -162,12 +168,12 @@ def scale_label(scale: float) -> str:
 
 
 def guidance_sweep_steps(
-    model: str = text_to_image.DEFAULT_MODEL,
+    model: str = defaults.text_to_image.DEFAULT_MODEL,
     prompt: str = "",
     seed: int = 0,
     scales: str = DEFAULT_SCALES,
-    scheduler: str = text_to_image.DEFAULT_SCHEDULER,
-    steps: int = text_to_image.DEFAULT_STEPS,
+    scheduler: str = defaults.text_to_image.DEFAULT_SCHEDULER,
+    steps: int = defaults.text_to_image.DEFAULT_STEPS,
     negative_prompt: str = "",
 ) -> Iterator[GridStep]:
     """Text to image of one prompt and seed at each guidance scale of `scales` (text: “1, 2, 4”)."""
@@ -183,20 +189,20 @@ def guidance_sweep_steps(
 
 
 def strength_sweep_steps(
-    model: str = image_to_image.DEFAULT_MODEL,
+    model: str = defaults.image_to_image.DEFAULT_MODEL,
     image: Image.Image | None = None,
     prompt: str = "",
     seed: int = 0,
     strengths: str = DEFAULT_STRENGTHS,
-    scheduler: str = image_to_image.DEFAULT_SCHEDULER,
-    steps: int = image_to_image.DEFAULT_STEPS,
+    scheduler: str = defaults.image_to_image.DEFAULT_SCHEDULER,
+    steps: int = defaults.image_to_image.DEFAULT_STEPS,
 ) -> Iterator[GridStep]:
     """Image to image of one input (made by `image_to_image.prepare`) and seed at each strength of `strengths`."""
     values = parse_strengths(strengths)
     if image is None:
         raise ValueError(image_to_image.NO_IMAGE)
     check_steps(image_to_image, model, [(scheduler, steps)] * len(values))
-    guidance = text_to_image.DEFAULT_GUIDANCE_SCALE
+    guidance = defaults.text_to_image.DEFAULT_GUIDANCE_SCALE
     runs = [
         lambda strength=strength: image_to_image.generate_steps(
             model, image, prompt, "", strength, guidance, scheduler, steps, seed
@@ -222,7 +228,7 @@ def sampler_comparison_steps(
     pairs = parse_samplers(samplers)
     check_steps(module, model, pairs)
     if module is text_to_image:
-        guidance = text_to_image.DEFAULT_GUIDANCE_SCALE
+        guidance = defaults.text_to_image.DEFAULT_GUIDANCE_SCALE
         runs = [
             lambda name=name, steps=steps: text_to_image.generate_steps(model, prompt, "", guidance, name, steps, seed)
             for name, steps in pairs

@@ -33,19 +33,21 @@ from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
 from pipelines import forward_process, text_to_image, unconditional
+from pipelines.defaults.image_to_image import (
+    DEFAULT_MODEL,
+    DEFAULT_SCHEDULER,
+    DEFAULT_STEPS,
+    DEFAULT_STRENGTH,
+    LATENT_CLASSES,
+    PIPELINE_CLASSES,
+    PIXEL_CLASSES,
+)
 from pipelines.engine import catalogue, torch_thread
 from pipelines.engine.frames import Frame, LatentFrame, latent_channels
 from pipelines.engine.images import resize_for_model, to_rgb
 from pipelines.engine.loading import is_loaded, load_pipeline, make_scheduler, max_steps, scheduler_config
 from pipelines.engine.sampling import first_step, starting_sample
 
-DEFAULT_MODEL = "shapes-ddpm"
-DEFAULT_STRENGTH = 0.2  # the most rough drawings kept and clean: docs/image-to-image.md
-DEFAULT_SCHEDULER = unconditional.DEFAULT_SCHEDULER
-DEFAULT_STEPS = unconditional.DEFAULT_STEPS
-PIXEL_CLASSES = unconditional.PIPELINE_CLASSES
-LATENT_CLASSES = text_to_image.PIPELINE_CLASSES
-PIPELINE_CLASSES = PIXEL_CLASSES + LATENT_CLASSES
 NO_IMAGE = "There is no image: draw on the canvas or upload one."
 EMPTY_CANVAS = "The canvas is empty (all black): draw something on it, or upload an image."
 

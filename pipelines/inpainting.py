@@ -34,14 +34,12 @@ from diffusers import DiffusionPipeline, StableDiffusionInpaintPipeline
 from PIL import Image, ImageFilter
 
 from pipelines import text_to_image
+from pipelines.defaults.inpainting import DEFAULT_MODEL, DEFAULT_STRENGTH, PIPELINE_CLASSES
 from pipelines.engine.frames import Frame, LatentFrame
 from pipelines.engine.images import resize_for_model, to_rgb
 from pipelines.engine.loading import load_pipeline, max_steps
 from pipelines.engine.streaming import stream_pipeline
 
-DEFAULT_MODEL = "shapes-sd"
-DEFAULT_STRENGTH = 1.0  # 1: the masked part starts from pure noise; lower keeps more of what was there
-PIPELINE_CLASSES = ("StableDiffusionPipeline", "StableDiffusionInpaintPipeline")
 MASK_LEVEL = 0.5  # mask pixels at least this opaque are repainted
 ZOOM_MARGIN_DIVISOR = 32  # zoomed inpainting keeps a margin of 1/32 of the image around the mask (1 px at 32 px)
 SOFT_UNET_CHANNELS = 4  # soft masks need a UNet that sees only the latents (the pipeline then blends)

@@ -23,19 +23,21 @@ import torch
 from diffusers import DiffusionPipeline, StableDiffusionPipeline
 from transformers import PreTrainedTokenizerBase
 
+from pipelines.defaults.text_to_image import (
+    DEFAULT_GUIDANCE_SCALE,
+    DEFAULT_MODEL,
+    DEFAULT_SCHEDULER,
+    DEFAULT_STEPS,
+    MAX_BATCH_SIZE,
+    MAX_GUIDANCE_SCALE,
+    MAX_SEED,
+    PIPELINE_CLASSES,
+)
 from pipelines.engine import accelerated, batching, word_maps
 from pipelines.engine.frames import LatentFrame
 from pipelines.engine.loading import load_pipeline, make_scheduler, max_steps
 from pipelines.engine.streaming import stream_pipeline
 
-DEFAULT_MODEL = "shapes-sd"
-DEFAULT_SCHEDULER = "DPM-Solver++"
-DEFAULT_STEPS = 25
-DEFAULT_GUIDANCE_SCALE = 5.0
-MAX_GUIDANCE_SCALE = 20.0
-MAX_BATCH_SIZE = 8
-MAX_SEED = 2**32 - 1
-PIPELINE_CLASSES = ("StableDiffusionPipeline",)
 SMALL_VOCABULARY = 1000  # tokenizers smaller than this were built for one data set: check the prompt's words
 
 

@@ -26,15 +26,13 @@ from diffusers import DDIMScheduler, DDPMScheduler
 from PIL import Image, ImageDraw, ImageFont
 from safetensors.torch import load_file
 
+from pipelines.defaults.toy import DATA_SETS, GRID_LIMIT, GRID_POINTS, PARTICLES, TOY_SCHEDULES, WORD
 from pipelines.engine import torch_thread
 from pipelines.engine.frames import Step
 from pipelines.engine.sampling import reverse_process
 from pipelines.forward_process import SCHEDULES, check_seed, check_timestep, noisy_sample
 
-DATA_SETS = ("two moons", "ring", "word")
-WORD = "HI"  # the letters of the "word" data set: few and large, so that they read at a glance
 MODELS_DIR = Path(__file__).resolve().parent.parent / "assets" / "models" / "toy2d"
-TOY_SCHEDULES = tuple(name for name, settings in SCHEDULES.items() if settings is not None)  # not "model"
 
 
 def schedule_config(schedule: str) -> dict:
@@ -49,8 +47,6 @@ SCHEDULE = schedule_config("linear")  # the committed networks': DDPM's linear s
 HIDDEN = 128  # width of the network's three hidden layers
 EMBEDDING = 32  # size of each sinusoidal embedding: of x, of y, of t
 COORDINATE_SCALE = 25.0  # coordinates are embedded as if they were timesteps 25 times as large
-PARTICLES = 1000  # points shown and sampled
-GRID_LIMIT, GRID_POINTS = 2.0, 21  # the score field's arrows: a 21x21 grid over [-2, 2]²
 
 
 class NoisePredictor(torch.nn.Module):

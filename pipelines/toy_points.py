@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipelines import toy2d
+from pipelines.defaults.toy import CANVAS_LIMIT, MAX_POINTS, MIN_POINTS
+from pipelines.lazy import lazy
+
+toy2d = lazy("pipelines.toy2d")
 
 DATA_POINTS = 2000  # points drawn from a preset or a drawing
-MIN_POINTS, MAX_POINTS = 20, 5000  # points a training takes
 DRAWING_LIMIT = 1.5  # a drawing's canvas becomes the square [-1.5, 1.5]², where the presets lie
-CANVAS_LIMIT = toy2d.GRID_LIMIT  # typed points must lie in the square the field is drawn on, [-2, 2]²
 PROJECTIONS = 64  # directions of the sliced Wasserstein distance
 
 

@@ -38,13 +38,10 @@ import numpy as np
 import torch
 
 from pipelines import toy2d, toy_class, toy_points
+from pipelines.defaults.toy import DEFAULT_STEPS, DEFAULT_WIDTH, STEPS_RANGE, WIDTHS
 from pipelines.engine import torch_thread
 from pipelines.forward_process import check_seed, check_timestep
 
-STEPS_RANGE = (50, 5000)
-DEFAULT_STEPS = 1500
-WIDTHS = (32, 64, 128)  # of the network's three hidden layers
-DEFAULT_WIDTH = 64
 BATCH_SIZE = 128  # points per student per step
 LEARNING_RATE, WARMUP_STEPS = 3e-3, 100  # then a cosine decay to 0 at the last step (as train/common.py)
 BETAS, EPSILON = (0.9, 0.999), 1e-8  # Adam's (Kingma & Ba 2015)

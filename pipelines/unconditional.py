@@ -19,18 +19,19 @@ import torch
 from diffusers import UNet2DModel
 from diffusers.utils.torch_utils import randn_tensor
 
+from pipelines.defaults.unconditional import (
+    DEFAULT_MODEL,
+    DEFAULT_SCHEDULER,
+    DEFAULT_STEPS,
+    MAX_BATCH_SIZE,
+    MAX_SEED,
+    PIPELINE_CLASSES,
+)
 from pipelines.engine import accelerated, batching, torch_thread
 from pipelines.engine.frames import Frame, to_uint8_images
 from pipelines.engine.loading import load_pipeline, make_scheduler, max_steps
 from pipelines.engine.sampling import first_step, reverse_process, starting_sample
 
-DEFAULT_MODEL = "shapes-ddpm"
-# The embedded model samples cleanest with a stochastic sampler (README: train/evaluate.py --compare).
-DEFAULT_SCHEDULER = "DPM-Solver++ SDE"
-DEFAULT_STEPS = 50
-MAX_BATCH_SIZE = 8
-MAX_SEED = 2**32 - 1
-PIPELINE_CLASSES = ("DDPMPipeline", "DDIMPipeline")  # repositories of an unconditional UNet2DModel and a scheduler
 PREVIEW_SIZE = 128  # frames of larger images are shrunk to this many pixels: cheap to send and to keep for replay
 
 

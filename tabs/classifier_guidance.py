@@ -6,9 +6,12 @@ from collections.abc import Iterator
 
 import gradio as gr
 
-from pipelines import classifier_guidance
+from pipelines import defaults
+from pipelines.lazy import lazy
 from ui.components import batch_slider, checked, run_buttons, stream_outputs
 from ui.stream import MAX_SEED, RESULT_SIZE, seeds_text, steps_text, stream_frames, tab_handler, whole_number, wire
+
+classifier_guidance = lazy("pipelines.classifier_guidance")
 
 TITLE, ID = "Classifier guidance", "classifier-guidance"
 EXPLANATION = """
@@ -22,7 +25,9 @@ seeds without guidance** (s = 0).
 
 
 @tab_handler(
-    "classifier_guidance", model=classifier_guidance.DEFAULT_MODEL, steps=2 * classifier_guidance.DEFAULT_STEPS
+    "classifier_guidance",
+    model=defaults.classifier_guidance.DEFAULT_MODEL,
+    steps=2 * defaults.classifier_guidance.DEFAULT_STEPS,
 )  # guided and unguided images in one batch: twice the work of an unconditional run
 def run_classifier_guidance(
     slot: int,
@@ -33,7 +38,7 @@ def run_classifier_guidance(
 ) -> Iterator[tuple]:
     seed, batch_size = whole_number(seed, "Seed"), whole_number(batch_size, "Batch size")
     settings = {"target": target, "guidance_scale": guidance_scale, "seed": seed, "batch_size": batch_size}
-    steps, scheduler = classifier_guidance.DEFAULT_STEPS, classifier_guidance.DEFAULT_SCHEDULER
+    steps, scheduler = defaults.classifier_guidance.DEFAULT_STEPS, defaults.classifier_guidance.DEFAULT_SCHEDULER
     yield from stream_frames(
         "classifier_guidance",
         lambda: classifier_guidance.generate_steps(**settings),
@@ -57,13 +62,15 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
     with gr.Row():
         with gr.Column(scale=1):
             target = checked(
-                gr.Dropdown(list(classifier_guidance.targets()), value="red", label="Target: a colour or a shape")
+                gr.Dropdown(
+                    list(defaults.classifier_guidance.targets()), value="red", label="Target: a colour or a shape"
+                )
             )
             strength = checked(
                 gr.Slider(
                     0,
-                    classifier_guidance.MAX_GUIDANCE_SCALE,
-                    value=classifier_guidance.DEFAULT_GUIDANCE_SCALE,
+                    defaults.classifier_guidance.MAX_GUIDANCE_SCALE,
+                    value=defaults.classifier_guidance.DEFAULT_GUIDANCE_SCALE,
                     step=0.5,
                     label="Guidance strength s (0: none)",
                 )

@@ -17,15 +17,19 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from pipelines import grids, image_to_image, text_to_image, unconditional
+from pipelines import defaults, grids
 from pipelines.engine import catalogue, limits
 from pipelines.engine.frames import Throttle
 from pipelines.grids import GridStep
 from pipelines.keepsakes.files import run_folder
 from pipelines.keepsakes.png_info import parameters_text, png_with_parameters
+from pipelines.lazy import lazy
 from ui import runs
 from ui.components import EXAMPLES_DIR, UPLOAD_SETTINGS, checked, model_dropdown, run_buttons, sampler_inputs
 from ui.stream import MAX_SEED, stopper, tab_handler, tell, whole_number
+
+image_to_image = lazy("pipelines.image_to_image")
+text_to_image = lazy("pipelines.text_to_image")
 
 TITLE, ID = "Compare", "compare"
 GUIDANCE_TEXT = """
@@ -49,7 +53,7 @@ The same seed, so the same starting noise, through several samplers and step cou
 commas (at most {grids.MAX_CELLS} cells and {grids.MAX_TOTAL_STEPS} steps in all). DDPM needs about as many steps
 as the model was trained with; DDIM and DPM-Solver++ follow the same path deterministically in 10-50;
 the ancestral and SDE samplers add fresh noise at every step, so their pictures differ from the others'.
-Text to image runs at guidance {text_to_image.DEFAULT_GUIDANCE_SCALE:g}.
+Text to image runs at guidance {defaults.text_to_image.DEFAULT_GUIDANCE_SCALE:g}.
 """
 
 
@@ -127,7 +131,9 @@ def total(step: GridStep) -> str:
 
 # GPU seconds: a cell of `steps` per scale
 @tab_handler(
-    "guidance_sweep", text_to_image.PIPELINE_CLASSES, batch_size=lambda named: len(grids.parse_scales(named["scales"]))
+    "guidance_sweep",
+    defaults.text_to_image.PIPELINE_CLASSES,
+    batch_size=lambda named: len(grids.parse_scales(named["scales"])),
 )
 def run_guidance_sweep(
     slot: int, model: str, prompt: str, seed: float, scales: str, scheduler: str, steps: float
@@ -150,7 +156,7 @@ def run_guidance_sweep(
 
 @tab_handler(
     "strength_sweep",
-    image_to_image.PIPELINE_CLASSES,
+    defaults.image_to_image.PIPELINE_CLASSES,
     batch_size=lambda named: len(grids.parse_strengths(named["strengths"])),  # GPU seconds: a cell per strength
 )
 def run_strength_sweep(
@@ -194,7 +200,11 @@ def grid_steps(named: dict) -> int:
 
 
 # the model is checked against its task by the run
-@tab_handler("sampler_comparison", unconditional.PIPELINE_CLASSES + text_to_image.PIPELINE_CLASSES, steps=grid_steps)
+@tab_handler(
+    "sampler_comparison",
+    defaults.unconditional.PIPELINE_CLASSES + defaults.text_to_image.PIPELINE_CLASSES,
+    steps=grid_steps,
+)
 def run_sampler_comparison(
     slot: int, task: str, model: str, prompt: str, seed: float, samplers: str
 ) -> Iterator[tuple]:
@@ -208,7 +218,7 @@ def run_sampler_comparison(
 
     settings = {"grid_task": task, "model": model, "seed": seed, "samplers": samplers}
     if task == "Text to image":  # every cell at the tab's default guidance
-        settings.update(prompt=prompt, guidance_scale=text_to_image.DEFAULT_GUIDANCE_SCALE)
+        settings.update(prompt=prompt, guidance_scale=defaults.text_to_image.DEFAULT_GUIDANCE_SCALE)
     yield from stream_grid(
         "sampler_comparison",
         start,
@@ -260,11 +270,13 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
     with gr.Row():
         with gr.Column(elem_id="guidance-sweep-panel"):
             gr.Markdown(GUIDANCE_TEXT)
-            model = model_dropdown(text_to_image.PIPELINE_CLASSES, text_to_image.DEFAULT_MODEL)
+            model = model_dropdown(defaults.text_to_image.PIPELINE_CLASSES, defaults.text_to_image.DEFAULT_MODEL)
             prompt = gr.Textbox("a large red circle on the left", label="Prompt", max_lines=2)
             seed = seed_input()
             scales = gr.Textbox(grids.DEFAULT_SCALES, label="Guidance scales", max_lines=1)
-            scheduler, steps = sampler_inputs(text_to_image.DEFAULT_SCHEDULER, text_to_image.DEFAULT_STEPS)
+            scheduler, steps = sampler_inputs(
+                defaults.text_to_image.DEFAULT_SCHEDULER, defaults.text_to_image.DEFAULT_STEPS
+            )
             panel(
                 "guidance-sweep", [model, prompt, seed, scales, scheduler, steps], run_guidance_sweep, "guidance_sweep"
             )
@@ -272,7 +284,9 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
             gr.Markdown(SAMPLER_TEXT)
             task = gr.Radio(list(grids.TASKS), value="Unconditional", label="Task")
             task.preprocess = lambda payload: payload  # refused by the pipelines with the tasks allowed
-            sampler_model = model_dropdown(unconditional.PIPELINE_CLASSES, unconditional.DEFAULT_MODEL)
+            sampler_model = model_dropdown(
+                defaults.unconditional.PIPELINE_CLASSES, defaults.unconditional.DEFAULT_MODEL
+            )
             sampler_prompt = gr.Textbox(
                 "a large red circle on the left", label="Prompt (text to image)", max_lines=2, visible=False
             )
@@ -288,7 +302,9 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
         gr.Markdown(STRENGTH_TEXT)
         with gr.Row():
             with gr.Column():
-                strength_model = model_dropdown(image_to_image.PIPELINE_CLASSES, image_to_image.DEFAULT_MODEL)
+                strength_model = model_dropdown(
+                    defaults.image_to_image.PIPELINE_CLASSES, defaults.image_to_image.DEFAULT_MODEL
+                )
                 strength_image = checked(
                     gr.Image(label="Input", height=256, elem_classes="pixelated", **UPLOAD_SETTINGS)
                 )
@@ -298,7 +314,7 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
                 strength_seed = seed_input()
                 strengths = gr.Textbox(grids.DEFAULT_STRENGTHS, label="Strengths", max_lines=1)
                 strength_scheduler, strength_steps = sampler_inputs(
-                    image_to_image.DEFAULT_SCHEDULER, image_to_image.DEFAULT_STEPS
+                    defaults.image_to_image.DEFAULT_SCHEDULER, defaults.image_to_image.DEFAULT_STEPS
                 )
         panel(
             "strength-sweep",

@@ -12,20 +12,30 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from contextlib import closing
+from typing import TYPE_CHECKING
 
 import gradio as gr
 import numpy as np
 from PIL import Image
 
-from pipelines import forward_process, latent_space, text_to_image, toy2d, unet_levels
+from pipelines import defaults
+from pipelines.defaults.forward_process import NUM_TRAIN_TIMESTEPS, SCHEDULES
+from pipelines.defaults.unconditional import DEFAULT_MODEL, MAX_SEED, PIPELINE_CLASSES
 from pipelines.engine import catalogue, limits
-from pipelines.engine.sampling import log_signal_to_noise
-from pipelines.forward_process import NUM_TRAIN_TIMESTEPS, SCHEDULES, PredictionView
-from pipelines.keepsakes import plots
-from pipelines.unconditional import DEFAULT_MODEL, MAX_SEED, PIPELINE_CLASSES
+from pipelines.lazy import lazy
 from ui import gpu
 from ui.components import EXAMPLES_DIR, UPLOAD_SETTINGS, checked, model_dropdown
 from ui.stream import user_errors, whole_number
+
+if TYPE_CHECKING:
+    from pipelines.forward_process import PredictionView
+
+forward_process = lazy("pipelines.forward_process")
+plots = lazy("pipelines.keepsakes.plots")
+sampling = lazy("pipelines.engine.sampling")
+latent_space = lazy("pipelines.latent_space")
+toy2d = lazy("pipelines.toy2d")
+unet_levels = lazy("pipelines.unet_levels")
 
 EXAMPLES = sorted(str(path) for path in EXAMPLES_DIR.glob("*.png"))  # the shapes scenes and the photos
 TITLE, ID = "How it works", "how-it-works"
@@ -92,7 +102,7 @@ def forward_process_view(
     with user_errors():
         view = forward_process.forward(image, timestep, schedule, seed, model)
     alpha_prod = view.alpha_prod
-    log_snr = log_signal_to_noise(np.array([alpha_prod]))[0]
+    log_snr = sampling.log_signal_to_noise(np.array([alpha_prod]))[0]
     status = (
         f"t = {timestep} on the {schedule} schedule · ᾱ_t = {alpha_prod:.4f}: x_t = {alpha_prod**0.5:.3f} · x₀ + "
         f"{(1 - alpha_prod) ** 0.5:.3f} · ε · log SNR = {log_snr:.2f}"
@@ -187,13 +197,14 @@ def model_call(task: str, work: Callable[..., object], pipeline_classes: tuple[s
     return call
 
 
-encode_on_gpu = model_call("latent_space", latent_space.encode, text_to_image.PIPELINE_CLASSES)
-time_on_gpu = model_call("step_timings", latent_space.step_timings, text_to_image.PIPELINE_CLASSES)
-levels_on_gpu = model_call("unet_levels", unet_levels.levels, text_to_image.PIPELINE_CLASSES)
+text_models = defaults.text_to_image.PIPELINE_CLASSES
+encode_on_gpu = model_call("latent_space", lambda *arguments: latent_space.encode(*arguments), text_models)
+time_on_gpu = model_call("step_timings", lambda *arguments: latent_space.step_timings(*arguments), text_models)
+levels_on_gpu = model_call("unet_levels", lambda *arguments: unet_levels.levels(*arguments), text_models)
 
 
 def latent_space_view(
-    image: Image.Image | None, timestep: float, seed: float, model: str = text_to_image.DEFAULT_MODEL
+    image: Image.Image | None, timestep: float, seed: float, model: str = defaults.text_to_image.DEFAULT_MODEL
 ) -> tuple[list[tuple[np.ndarray, str]], np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
     """The latent channels, the input at the model's size, its round trip, noise in pixel and latent space, status."""
     timestep, seed = whole_number(timestep, "Timestep"), whole_number(seed, "Seed")
@@ -210,7 +221,7 @@ def latent_space_view(
     return channels, *(latent_space.enlarged(picture, 256) for picture in pictures), status + notices_text(view.notices)
 
 
-def timing_view(model: str = text_to_image.DEFAULT_MODEL) -> str:
+def timing_view(model: str = defaults.text_to_image.DEFAULT_MODEL) -> str:
     """One UNet step on latents against one on pixels, timed now."""
     timing = time_on_gpu(model)
     return (
@@ -223,7 +234,11 @@ def timing_view(model: str = text_to_image.DEFAULT_MODEL) -> str:
 
 
 def unet_levels_view(
-    image: Image.Image | None, prompt: str, timestep: float, seed: float, model: str = text_to_image.DEFAULT_MODEL
+    image: Image.Image | None,
+    prompt: str,
+    timestep: float,
+    seed: float,
+    model: str = defaults.text_to_image.DEFAULT_MODEL,
 ) -> tuple[np.ndarray, str]:
     """The U-Net diagram with each level's channels, and a status line."""
     timestep, seed = whole_number(timestep, "Timestep"), whole_number(seed, "Seed")
@@ -313,7 +328,9 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
     gr.Markdown(TOY_TEXT)
     with gr.Row():
         with gr.Column(scale=1):
-            data_set = gr.Radio(list(toy2d.DATA_SETS), value="two moons", label=f"Data set (word: {toy2d.WORD})")
+            data_set = gr.Radio(
+                list(defaults.toy.DATA_SETS), value="two moons", label=f"Data set (word: {defaults.toy.WORD})"
+            )
             toy_timestep = checked(
                 gr.Slider(0, NUM_TRAIN_TIMESTEPS - 1, value=100, step=1, label="Timestep t of the toy")
             )
@@ -330,7 +347,7 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
 
     gr.Markdown(INSIDE_TEXT)
     with gr.Row():
-        latent_model = model_dropdown(text_to_image.PIPELINE_CLASSES, text_to_image.DEFAULT_MODEL)
+        latent_model = model_dropdown(defaults.text_to_image.PIPELINE_CLASSES, defaults.text_to_image.DEFAULT_MODEL)
         latent_model.label = "Latent diffusion model"
         levels_prompt = gr.Textbox("a red circle on the left", label="Prompt of the U-Net call", max_lines=1)
     latent_channels = gr.Gallery(

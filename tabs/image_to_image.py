@@ -7,9 +7,10 @@ from collections.abc import Iterator
 import gradio as gr
 from PIL import Image
 
-from pipelines import image_to_image
+from pipelines import defaults
 from pipelines.engine import limits
 from pipelines.engine.frames import Frame, LatentFrame
+from pipelines.lazy import lazy
 from train.shapes import COLOURS
 from ui.components import (
     UPLOAD_SETTINGS,
@@ -32,6 +33,8 @@ from ui.stream import (
     whole_number,
     wire,
 )
+
+image_to_image = lazy("pipelines.image_to_image")
 
 TITLE, ID = "Image to image", "image-to-image"
 EXPLANATION = """
@@ -76,7 +79,7 @@ def start_line(model: str, scheduler: str, steps: float, strength: float) -> str
         return str(error)
 
 
-@tab_handler("image_to_image", image_to_image.PIPELINE_CLASSES)
+@tab_handler("image_to_image", defaults.image_to_image.PIPELINE_CLASSES)
 def run_image_to_image(
     slot: int,
     model: str,
@@ -111,7 +114,7 @@ def run_image_to_image(
             else "Done: at strength 0 no step runs, the input is the result."
         ),
         slot,
-        announce=loading_notice(model, image_to_image.PIPELINE_CLASSES),
+        announce=loading_notice(model, defaults.image_to_image.PIPELINE_CLASSES),
         settings={
             "model": model,
             "prompt": prompt,
@@ -130,7 +133,7 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
     gr.Markdown(EXPLANATION)
     with gr.Row():
         with gr.Column(scale=1):
-            model = model_dropdown(image_to_image.PIPELINE_CLASSES, image_to_image.DEFAULT_MODEL)
+            model = model_dropdown(defaults.image_to_image.PIPELINE_CLASSES, defaults.image_to_image.DEFAULT_MODEL)
             editor = checked(
                 gr.ImageEditor(
                     blank_canvas(),
@@ -151,24 +154,20 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
             prompt = gr.Textbox("", label="Prompt (text models only)", max_lines=2)
             negative_prompt = gr.Textbox("", label="Negative prompt (text models only)", max_lines=2)
             strength = checked(
-                gr.Slider(0, 1, value=image_to_image.DEFAULT_STRENGTH, step=0.05, label="Strength (noise added)")
+                gr.Slider(
+                    0, 1, value=defaults.image_to_image.DEFAULT_STRENGTH, step=0.05, label="Strength (noise added)"
+                )
             )
-            scheduler, steps = sampler_inputs(image_to_image.DEFAULT_SCHEDULER, image_to_image.DEFAULT_STEPS)
-            start = gr.Markdown(
-                image_to_image.start_text(
-                    image_to_image.DEFAULT_MODEL,
-                    image_to_image.DEFAULT_SCHEDULER,
-                    image_to_image.DEFAULT_STEPS,
-                    image_to_image.DEFAULT_STRENGTH,
-                ),
-                elem_id="image-to-image-start",
+            scheduler, steps = sampler_inputs(
+                defaults.image_to_image.DEFAULT_SCHEDULER, defaults.image_to_image.DEFAULT_STEPS
             )
+            start = gr.Markdown(elem_id="image-to-image-start")
             guidance = guidance_slider()
             seed, random_seed = seed_inputs()
             buttons = run_buttons()
         with gr.Column(scale=2):
             outputs = stream_outputs("image-to-image", "x_t: noisy sample (latent channels for text models)", "x̂₀")
-    for setting in (model, scheduler, steps, strength):
-        setting.change(start_line, [model, scheduler, steps, strength], start, queue=False, api_visibility="private")
+    # at the page's load too: the timestep comes from the model's scheduler, which the UI is built without
+    gr.on(None, start_line, [model, scheduler, steps, strength], start, queue=False, api_visibility="private")
     inputs = [model, editor, prompt, negative_prompt, strength, guidance, scheduler, steps, seed, random_seed]
     return wire(buttons, run_image_to_image, inputs, seed, outputs, "image_to_image")

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 import gradio as gr
 import numpy as np
 
-from pipelines import inpainting, text_to_image
+from pipelines import defaults
 from pipelines.engine import limits
 from pipelines.engine.frames import LatentFrame
+from pipelines.lazy import lazy
 from ui.components import (
     EXAMPLES_DIR,
     UPLOAD_SETTINGS,
@@ -36,6 +37,9 @@ from ui.stream import (
     wire,
 )
 
+inpainting = lazy("pipelines.inpainting")
+text_to_image = lazy("pipelines.text_to_image")
+
 TITLE, ID = "Inpainting", "inpainting"
 EXPLANATION = """
 **Inpainting:** paint over part of an image (or pick an example and paint over one shape), then describe what should
@@ -50,7 +54,7 @@ EXAMPLE_SCENES = sorted(str(path) for path in EXAMPLES_DIR.glob("scene-*.png"))
 BINARY_BRUSH_OPACITY = 0.7  # white strokes that still show the image; any stroke at least half opaque is masked
 
 
-@tab_handler("inpainting", inpainting.PIPELINE_CLASSES)
+@tab_handler("inpainting", defaults.inpainting.PIPELINE_CLASSES)
 def run_inpainting(
     slot: int,
     model: str,
@@ -78,7 +82,7 @@ def run_inpainting(
             editor_value.get("background"), editor_value.get("layers") or [], size, multiple, soft=soft_mask
         )
         tell(notices, gr.Info)  # conversions done to the upload
-        tell(text_to_image.prompt_notices(model, prompt, inpainting.PIPELINE_CLASSES))
+        tell(text_to_image.prompt_notices(model, prompt, defaults.inpainting.PIPELINE_CLASSES))
         settings = (model, image, mask, prompt, negative_prompt, strength, guidance_scale, scheduler, steps, seed)
         return inpainting.generate_steps(*settings, zoom=zoom, soft=soft_mask)
 
@@ -93,7 +97,7 @@ def run_inpainting(
             f"{steps_text(frame, steps, scheduler)}, {seeds_text(seed, 1)}."
         ),
         slot,
-        announce=loading_notice(model, inpainting.PIPELINE_CLASSES),
+        announce=loading_notice(model, defaults.inpainting.PIPELINE_CLASSES),
         settings={
             "model": model,
             "prompt": prompt,
@@ -133,7 +137,7 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
     gr.Markdown(EXPLANATION)
     with gr.Row():
         with gr.Column(scale=1):
-            model = model_dropdown(inpainting.PIPELINE_CLASSES, inpainting.DEFAULT_MODEL)
+            model = model_dropdown(defaults.inpainting.PIPELINE_CLASSES, defaults.inpainting.DEFAULT_MODEL)
             editor = checked(
                 gr.ImageEditor(
                     label="Image: paint over the part to repaint",
@@ -147,7 +151,7 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
             gr.Examples(EXAMPLE_SCENES, inputs=[editor], label="Example images")
             prompt = gr.Textbox("a green triangle", label="Prompt", max_lines=2)
             negative_prompt = gr.Textbox("", label="Negative prompt", max_lines=2)
-            strength = gr.Slider(0.05, 1, value=inpainting.DEFAULT_STRENGTH, step=0.05, label="Strength")
+            strength = gr.Slider(0.05, 1, value=defaults.inpainting.DEFAULT_STRENGTH, step=0.05, label="Strength")
             zoom = gr.Checkbox(True, label="Zoom into the mask: repaint only the masked area, at full resolution")
             soft_mask = checked(
                 gr.Checkbox(
@@ -160,7 +164,9 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
                 0.05, 1, value=0.5, step=0.05, label="Brush strength (grey level painted)", visible=False
             )
             guidance = guidance_slider()
-            scheduler, steps = sampler_inputs(text_to_image.DEFAULT_SCHEDULER, text_to_image.DEFAULT_STEPS)
+            scheduler, steps = sampler_inputs(
+                defaults.text_to_image.DEFAULT_SCHEDULER, defaults.text_to_image.DEFAULT_STEPS
+            )
             seed, random_seed = seed_inputs()
             buttons = run_buttons()
         with gr.Column(scale=2):

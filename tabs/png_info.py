@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import gradio as gr
 
-from pipelines import image_to_image, inpainting, super_resolution, text_to_image, unconditional
+from pipelines import defaults
 from pipelines.engine import catalogue
 from pipelines.keepsakes.png_info import (
     MAX_PARAMETERS_CHARACTERS,
@@ -31,11 +31,11 @@ photo again); a Compare grid's go back into the Compare tab, with each cell's sc
 again.
 """
 TASK_MODULES = {
-    "unconditional": unconditional,
-    "text_to_image": text_to_image,
-    "inpainting": inpainting,
-    "image_to_image": image_to_image,
-    "super_resolution": super_resolution,
+    "unconditional": defaults.unconditional,
+    "text_to_image": defaults.text_to_image,
+    "inpainting": defaults.inpainting,
+    "image_to_image": defaults.image_to_image,
+    "super_resolution": defaults.super_resolution,
 }
 NO_SETTINGS = (
     "This image carries no settings: it has no `parameters` text (made by another program, or saved again by "

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 import gradio as gr
 from PIL import Image
 
-from pipelines import super_resolution
+from pipelines import defaults
 from pipelines.engine.frames import LatentFrame
+from pipelines.lazy import lazy
 from ui.components import (
     EXAMPLES_DIR,
     UPLOAD_SETTINGS,
@@ -33,6 +34,8 @@ from ui.stream import (
     wire,
 )
 
+super_resolution = lazy("pipelines.super_resolution")
+
 TITLE, ID = "Super-resolution", "super-resolution"
 EXPLANATION = """
 **Super-resolution:** the model draws a photo 4× larger than the one given. Bicubic interpolation, the classic way to
@@ -47,7 +50,7 @@ until, shrunk back, it is the photo given: the model then only adds detail.
 EXAMPLE_PHOTOS = sorted(str(path) for path in EXAMPLES_DIR.glob("photo-*.png"))
 
 
-@tab_handler("super_resolution", super_resolution.PIPELINE_CLASSES)
+@tab_handler("super_resolution", defaults.super_resolution.PIPELINE_CLASSES)
 def run_super_resolution(
     slot: int,
     model: str,
@@ -61,7 +64,7 @@ def run_super_resolution(
     guidance_scale: float,
     noise_level: float,
     consistent: bool = True,
-    samples: float = super_resolution.DEFAULT_SAMPLES,
+    samples: float = defaults.super_resolution.DEFAULT_SAMPLES,
 ) -> Iterator[tuple]:
     steps, seed = whole_number(steps, "Steps"), run_seed(seed, random_seed)
     noise_level, samples = whole_number(noise_level, "Noise level"), whole_number(samples, "Samples averaged")
@@ -78,8 +81,9 @@ def run_super_resolution(
 
     def done(frame: LatentFrame) -> str:
         width, height = prepared[0].size
+        scale = defaults.super_resolution.SCALE
         return (
-            f"Done: {width}×{height} upscaled to {width * super_resolution.SCALE}×{height * super_resolution.SCALE} "
+            f"Done: {width}×{height} upscaled to {width * scale}×{height * scale} "
             f"in {frame.elapsed:.2f} s, {steps_text(frame, steps, scheduler)}, eta {eta:g}, {seeds_text(seed, 1)}, "
             f"{'the mean of ' + str(samples) + ' samples' if samples > 1 else 'one sample'}, "
             f"{'back-projected onto the photo' if consistent else 'raw model output'}. "
@@ -93,7 +97,7 @@ def run_super_resolution(
         done,
         slot,
         result=lambda frame: (super_resolution.bicubic(prepared[0]), frame.predicted_original[0]),
-        announce=loading_notice(model, super_resolution.PIPELINE_CLASSES),
+        announce=loading_notice(model, defaults.super_resolution.PIPELINE_CLASSES),
         settings={
             "model": model,
             "scheduler": scheduler,
@@ -114,10 +118,11 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
     gr.Markdown(EXPLANATION)
     with gr.Row():
         with gr.Column(scale=1):
-            model = model_dropdown(super_resolution.PIPELINE_CLASSES, super_resolution.DEFAULT_MODEL)
+            model = model_dropdown(defaults.super_resolution.PIPELINE_CLASSES, defaults.super_resolution.DEFAULT_MODEL)
+            most_pixels = defaults.super_resolution.MAX_INPUT_PIXELS
             photo = checked(
                 gr.Image(
-                    label=f"Photo to upscale (at most {super_resolution.MAX_INPUT_PIXELS:,} pixels, or reduced)",
+                    label=f"Photo to upscale (at most {most_pixels:,} pixels, or reduced)",
                     height=256,
                     elem_classes="pixelated",
                     **UPLOAD_SETTINGS,
@@ -126,15 +131,21 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
             gr.Examples(
                 EXAMPLE_PHOTOS, inputs=[photo], label="Example photos (astronaut and coffee: never seen in training)"
             )
-            scheduler, steps = sampler_inputs(super_resolution.DEFAULT_SCHEDULER, super_resolution.DEFAULT_STEPS)
+            scheduler, steps = sampler_inputs(
+                defaults.super_resolution.DEFAULT_SCHEDULER, defaults.super_resolution.DEFAULT_STEPS
+            )
             eta = gr.Slider(
-                0, 1, value=super_resolution.DEFAULT_ETA, step=0.05, label="Eta (DDIM: 0 deterministic, 1 random)"
+                0,
+                1,
+                value=defaults.super_resolution.DEFAULT_ETA,
+                step=0.05,
+                label="Eta (DDIM: 0 deterministic, 1 random)",
             )
             samples = checked(
                 gr.Slider(
                     1,
-                    super_resolution.MAX_SAMPLES,
-                    value=super_resolution.DEFAULT_SAMPLES,
+                    defaults.super_resolution.MAX_SAMPLES,
+                    value=defaults.super_resolution.DEFAULT_SAMPLES,
                     step=1,
                     label="Samples averaged",
                     info="Their mean is closer to the photo on average, one sample sharper (each sees the photo "
@@ -152,8 +163,8 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
                 guidance = guidance_slider()
                 noise_level = gr.Slider(
                     0,
-                    super_resolution.MAX_NOISE_LEVEL,
-                    value=super_resolution.DEFAULT_NOISE_LEVEL,
+                    defaults.super_resolution.MAX_NOISE_LEVEL,
+                    value=defaults.super_resolution.DEFAULT_NOISE_LEVEL,
                     step=1,
                     label="Noise level added to the input",
                 )

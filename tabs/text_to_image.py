@@ -9,9 +9,10 @@ from dataclasses import replace
 import gradio as gr
 import numpy as np
 
-from pipelines import text_to_image
-from pipelines.engine import limits, word_maps
+from pipelines import defaults
+from pipelines.engine import limits
 from pipelines.engine.frames import LatentFrame
+from pipelines.lazy import lazy
 from ui.components import (
     batch_slider,
     guidance_slider,
@@ -34,6 +35,9 @@ from ui.stream import (
     wire,
 )
 
+text_to_image = lazy("pipelines.text_to_image")
+word_maps = lazy("pipelines.engine.word_maps")
+
 TITLE, ID = "Text to image", "text-to-image"
 EXPLANATION = """
 **Latent diffusion:** this model denoises a small *latent* (8×8×4 numbers for a 32×32 image), which an autoencoder
@@ -52,7 +56,7 @@ EXAMPLE_PROMPTS = [
 ]
 
 
-@tab_handler("text_to_image", text_to_image.PIPELINE_CLASSES)
+@tab_handler("text_to_image", defaults.text_to_image.PIPELINE_CLASSES)
 def run_text_to_image(
     slot: int,
     model: str,
@@ -90,7 +94,7 @@ def run_text_to_image(
             f"{guidance_scale:g}, {steps_text(frame, steps, scheduler)}, {seeds_text(seed, batch_size)}."
         ),
         slot,
-        announce=loading_notice(model, text_to_image.PIPELINE_CLASSES),
+        announce=loading_notice(model, defaults.text_to_image.PIPELINE_CLASSES),
         settings={
             "model": model,
             "prompt": prompt,
@@ -148,11 +152,13 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
     gr.Markdown(EXPLANATION)
     with gr.Row():
         with gr.Column(scale=1):
-            model = model_dropdown(text_to_image.PIPELINE_CLASSES, text_to_image.DEFAULT_MODEL)
+            model = model_dropdown(defaults.text_to_image.PIPELINE_CLASSES, defaults.text_to_image.DEFAULT_MODEL)
             prompt = gr.Textbox("a large red circle on the left", label="Prompt", max_lines=2)
             negative_prompt = gr.Textbox("", label="Negative prompt", max_lines=2)
             guidance = guidance_slider()
-            scheduler, steps = sampler_inputs(text_to_image.DEFAULT_SCHEDULER, text_to_image.DEFAULT_STEPS)
+            scheduler, steps = sampler_inputs(
+                defaults.text_to_image.DEFAULT_SCHEDULER, defaults.text_to_image.DEFAULT_STEPS
+            )
             seed, random_seed = seed_inputs()
             batch_size = batch_slider()
             where_words_look = gr.Checkbox(

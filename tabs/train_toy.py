@@ -10,23 +10,29 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import gradio as gr
 import numpy as np
 
-from pipelines import toy2d, toy_points, toy_training
+from pipelines import defaults, toy_points
 from pipelines.engine import limits
-from pipelines.keepsakes import plots
 from pipelines.keepsakes.files import training_keepsakes
-from pipelines.toy_training import TrainingSettings, TrainingUpdate
+from pipelines.lazy import lazy
 from ui import runs
 from ui.components import checked
 from ui.stream import MAX_SEED, stopper, tab_handler, user_errors, whole_number
 
+if TYPE_CHECKING:
+    from pipelines.toy_training import TrainingSettings, TrainingUpdate
+
+plots = lazy("pipelines.keepsakes.plots")
+toy_training = lazy("pipelines.toy_training")
+
 TITLE, ID = "Train", "train"
 TASK = "train_toy"
 DRAWING, TYPED = "my drawing", "my points"
-SOURCES = (DRAWING, *toy2d.DATA_SETS, TYPED)
+SOURCES = (DRAWING, *defaults.toy.DATA_SETS, TYPED)
 CANVAS_SIZE = 256  # pixels of the drawing canvas, a square: [-1.5, 1.5]²
 UPDATE_SECONDS = 0.25  # a student sees an update at most this often (less often when many train at once)
 PICTURES_PER_SECOND = 10  # loss curves drawn and sent a second, for all students together (at most 4 each)
@@ -45,7 +51,7 @@ at once: everyone's network takes its step in one shared pass.
 def drawn_mask(drawing: object) -> np.ndarray:
     """The canvas's drawn pixels, (height, width) bool: the union of its layers' strokes (any colour)."""
     if not isinstance(drawing, dict):
-        raise ValueError(f"Draw on the canvas first, or pick a preset ({', '.join(toy2d.DATA_SETS)}).")
+        raise ValueError(f"Draw on the canvas first, or pick a preset ({', '.join(defaults.toy.DATA_SETS)}).")
     layers = [layer for layer in drawing.get("layers") or [] if layer is not None]
     if not layers and drawing.get("composite") is None:
         raise ValueError("Draw on the canvas first: it is empty.")
@@ -66,7 +72,7 @@ def training_points(data: str, drawing: object, points: str, seed: int) -> np.nd
         return toy_points.drawing_points(drawn_mask(drawing), seed)
     if data == TYPED:
         return toy_points.parse_points(points or "")
-    if data in toy2d.DATA_SETS:
+    if data in defaults.toy.DATA_SETS:
         return toy_points.preset_points(data, seed)
     raise ValueError(f"Unknown data '{str(data)[:40]}'; choose one of: {', '.join(SOURCES)}.")
 
@@ -128,7 +134,7 @@ def run_train_toy(
     """Stream a training, the run of this session's Train tab (Stop ends it, Train again replaces it): the loss
     curve, the field and samples, a status line, the samples' distance to the data now and untrained; at the end (or
     at Stop) also the weights (safetensors) and the animation (WebP)."""
-    settings = TrainingSettings(
+    settings = toy_training.TrainingSettings(
         steps=whole_number(steps, "Training steps"),
         schedule=schedule,
         width=whole_number(width, "Network width"),
@@ -195,11 +201,11 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
                 lines=3,
                 max_lines=8,
             )
-            low, high = toy_training.STEPS_RANGE
-            steps = checked(gr.Slider(low, high, value=toy_training.DEFAULT_STEPS, step=50, label="Training steps"))
-            schedule = checked(gr.Radio(list(toy2d.TOY_SCHEDULES), value="linear", label="Noise schedule"))
+            low, high = defaults.toy.STEPS_RANGE
+            steps = checked(gr.Slider(low, high, value=defaults.toy.DEFAULT_STEPS, step=50, label="Training steps"))
+            schedule = checked(gr.Radio(list(defaults.toy.TOY_SCHEDULES), value="linear", label="Noise schedule"))
             width = checked(
-                gr.Radio(list(toy_training.WIDTHS), value=toy_training.DEFAULT_WIDTH, label="Network width")
+                gr.Radio(list(defaults.toy.WIDTHS), value=defaults.toy.DEFAULT_WIDTH, label="Network width")
             )
             timestep = checked(gr.Slider(0, 999, value=100, step=1, label="Timestep t of the field"))
             seed = checked(gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED))

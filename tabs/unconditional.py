@@ -6,9 +6,12 @@ from collections.abc import Iterator
 
 import gradio as gr
 
-from pipelines import unconditional
+from pipelines import defaults
+from pipelines.lazy import lazy
 from ui.components import batch_slider, model_dropdown, run_buttons, sampler_inputs, seed_inputs, stream_outputs
 from ui.stream import loading_notice, run_seed, seeds_text, steps_text, stream_frames, tab_handler, whole_number, wire
+
+unconditional = lazy("pipelines.unconditional")
 
 TITLE, ID = "Unconditional", "unconditional"
 EXPLANATION = """
@@ -19,7 +22,7 @@ that step of the clean image it is heading for: blurry at first, sharp as t appr
 """
 
 
-@tab_handler("unconditional", unconditional.PIPELINE_CLASSES)
+@tab_handler("unconditional", defaults.unconditional.PIPELINE_CLASSES)
 def run_unconditional(
     slot: int,
     model: str,
@@ -41,7 +44,7 @@ def run_unconditional(
             f"{seeds_text(seed, batch_size)}."
         ),
         slot,
-        announce=loading_notice(model, unconditional.PIPELINE_CLASSES),
+        announce=loading_notice(model, defaults.unconditional.PIPELINE_CLASSES),
         settings=settings,
     )
 
@@ -51,8 +54,10 @@ def build() -> dict[str, dict[str, gr.components.Component]]:
     gr.Markdown(EXPLANATION)
     with gr.Row():
         with gr.Column(scale=1):
-            model = model_dropdown(unconditional.PIPELINE_CLASSES, unconditional.DEFAULT_MODEL)
-            scheduler, steps = sampler_inputs(unconditional.DEFAULT_SCHEDULER, unconditional.DEFAULT_STEPS)
+            model = model_dropdown(defaults.unconditional.PIPELINE_CLASSES, defaults.unconditional.DEFAULT_MODEL)
+            scheduler, steps = sampler_inputs(
+                defaults.unconditional.DEFAULT_SCHEDULER, defaults.unconditional.DEFAULT_STEPS
+            )
             seed, random_seed = seed_inputs()
             batch_size = batch_slider()
             buttons = run_buttons()

@@ -182,13 +182,14 @@ def test_the_embedded_super_resolution_model_in_bfloat16_is_within_its_bound_of_
     from PIL import Image
 
     from pipelines import super_resolution
+    from pipelines.defaults.super_resolution import DEFAULT_SAMPLES
     from tabs.super_resolution import EXAMPLE_PHOTOS
 
     shared = loading.load_pipeline(super_resolution.DEFAULT_MODEL, super_resolution.PIPELINE_CLASSES)
     assert isinstance(accelerated.of(shared.unet), accelerated.Bfloat16UNet) == accelerated.native_bfloat16()
     for path, seed in zip(EXAMPLE_PHOTOS, (0, 1, 2, 3)):
         photo, _ = super_resolution.prepare(Image.open(path).convert("RGB"))
-        settings = {"image": photo, "seed": seed, "samples": super_resolution.DEFAULT_SAMPLES}
+        settings = {"image": photo, "seed": seed, "samples": DEFAULT_SAMPLES}
         fast = super_resolution.generate(**settings).final_images
         with monkeypatch.context() as eager:
             eager.setattr(accelerated, "of", lambda unet: unet)  # torch float32

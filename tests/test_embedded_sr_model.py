@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from pipelines.defaults.super_resolution import DEFAULT_SAMPLES
 from pipelines.engine.loading import MODELS_DIR
 from pipelines.models.residual_super_resolution import ResidualSuperResolutionPipeline
-from pipelines.super_resolution import DEFAULT_MODEL, DEFAULT_SAMPLES, bicubic, generate
+from pipelines.super_resolution import DEFAULT_MODEL, bicubic, generate
 from train.evaluate_super_resolution import psnr
 from train.photos import downsample, load_photo
 

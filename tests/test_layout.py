@@ -1,6 +1,6 @@
 """The layout's import rule (docs/design.md): app → tabs → ui → pipelines, and inside pipelines the keepsakes (what
-is made of a run's frames) over the tasks over the engine and models. Nothing imports upward, no tab imports
-another, and nothing of the torch side (pipelines/, train/) imports Gradio."""
+is made of a run's frames) over the tasks over the engine and models over the defaults. Nothing imports upward, no
+tab imports another, and nothing of the torch side (pipelines/, train/) imports Gradio."""
 
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ def rank(module: str) -> int:
         return 7
     if module.startswith("train"):
         return 6  # the training scripts use the tasks' generators, never the UI
+    if module.startswith(("pipelines.defaults", "pipelines.lazy")):
+        return 0  # plain Python, what the UI is built from before torch loads
     if module.startswith(("pipelines.engine", "pipelines.models")) or module == "pipelines":
         return 1
     if module.startswith("pipelines.keepsakes"):
@@ -44,10 +46,13 @@ def rank(module: str) -> int:
 
 
 def imported_names(path: Path) -> set[str]:
-    """Every module name `path` imports, and for `from package import name` also `package.name`."""
+    """Every module name `path` imports, and for `from package import name` also `package.name`; a module made
+    lazy (`lazy("pipelines.x")`, imported at its first use) counts as imported."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "lazy":
+            found |= {argument.value for argument in node.args if isinstance(argument, ast.Constant)}
+        elif isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
             found.add(node.module)
@@ -98,3 +103,5 @@ def test_the_rule_sees_an_upward_import(tmp_path: Path) -> None:
     assert rank("pipelines.engine.loading") < rank("pipelines.text_to_image") < rank("pipelines.keepsakes.plots")
     assert rank("pipelines.keepsakes.plots") < rank("ui.stream") < rank("tabs.compare") < rank("app")
     assert imports(ROOT / "app.py") >= {"tabs.unconditional", "ui.components"}
+    assert "pipelines.unconditional" in imports(ROOT / "tabs" / "unconditional.py")  # through `lazy`
+    assert rank("pipelines.defaults.unconditional") < rank("pipelines.engine.loading")

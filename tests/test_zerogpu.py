@@ -18,6 +18,7 @@ import inspect
 import multiprocessing
 import pickle
 import sys
+import time
 import types
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -208,7 +209,11 @@ def test_off_zerogpu_the_embedded_models_warm_up_in_the_background(monkeypatch: 
     monkeypatch.setattr(catalogue, "zero_gpu", lambda: True)
     assert gpu.warm_up() == [] and started == []
     monkeypatch.setattr(catalogue, "zero_gpu", lambda: False)
-    assert gpu.warm_up() == list(gpu.WARMED_UP) and started == [gpu.WARMED_UP]
+    assert gpu.warm_up() == list(gpu.WARMED_UP)
+    deadline = time.monotonic() + 60  # in a thread of its own, which imports torch there
+    while not started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert started == [gpu.WARMED_UP]
 
 
 def test_a_warm_up_loads_the_models_into_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -221,3 +226,19 @@ def test_a_warm_up_loads_the_models_into_the_cache(monkeypatch: pytest.MonkeyPat
     thread = loading.warm_up(("shapes-ddpm",))
     thread.join(timeout=600)
     assert not thread.is_alive() and loading.is_loaded("shapes-ddpm")
+
+
+def test_on_zerogpu_every_lazy_module_is_imported_before_the_workers_fork(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The UI is built without torch (`pipelines/lazy.py`); on ZeroGPU each run goes to a worker forked from the
+    server, so `preload` imports every task's module there first: no worker imports them again."""
+    import sys
+
+    import tabs.unconditional  # noqa: F401  (its task's module is lazy)
+    from pipelines import lazy
+    from pipelines.engine import catalogue, loading
+
+    monkeypatch.setattr(catalogue, "zero_gpu", lambda: True)
+    monkeypatch.setattr(loading, "preload", lambda models, on: [])
+    assert gpu.preload() == []
+    assert "pipelines.unconditional" in lazy._made
+    assert all(name in sys.modules for name in lazy._made)

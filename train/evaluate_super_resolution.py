@@ -28,6 +28,7 @@ import torch
 from PIL import Image
 
 from pipelines import super_resolution
+from pipelines.defaults import super_resolution as defaults
 from pipelines.engine import torch_thread
 from pipelines.engine.frames import to_uint8_images
 from pipelines.engine.loading import load_pipeline
@@ -134,7 +135,7 @@ DEFAULT_SETTINGS = {
     "steps": super_resolution.DEFAULT_STEPS,
     "eta": super_resolution.DEFAULT_ETA,
     "consistent": True,
-    "samples": super_resolution.DEFAULT_SAMPLES,
+    "samples": defaults.DEFAULT_SAMPLES,
 }
 RAW_SETTINGS = {**DEFAULT_SETTINGS, "consistent": False}
 ONE_SAMPLE = {**DEFAULT_SETTINGS, "samples": 1}

@@ -14,10 +14,10 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image, UnidentifiedImageError
 
-from pipelines import text_to_image
+from pipelines import defaults
+from pipelines.defaults.schedulers import SCHEDULERS
 from pipelines.engine import catalogue
 from pipelines.engine.images import check_pixels
-from pipelines.engine.loading import SCHEDULERS
 from ui.replays import FRAMES_KEPT_SECONDS
 from ui.stream import MAX_BATCH_SIZE, MAX_SEED
 
@@ -102,7 +102,7 @@ def sampler_inputs(default_scheduler: str, default_steps: int) -> tuple[gr.Dropd
 
 
 def guidance_slider() -> gr.Slider:
-    maximum, default = text_to_image.MAX_GUIDANCE_SCALE, text_to_image.DEFAULT_GUIDANCE_SCALE
+    maximum, default = defaults.text_to_image.MAX_GUIDANCE_SCALE, defaults.text_to_image.DEFAULT_GUIDANCE_SCALE
     return checked(gr.Slider(1, maximum, value=default, step=0.5, label="Guidance scale"))
 
 

@@ -19,12 +19,16 @@ input in the server, before `spaces` asks for a GPU.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 
 import gradio as gr
 import numpy as np
 
-from pipelines.engine import catalogue, loading
+from pipelines import lazy
+from pipelines.engine import catalogue
+
+loading = lazy.lazy("pipelines.engine.loading")
 
 # What a call asks ZeroGPU for: BASE_SECONDS, plus steps × images × the model class's seconds per step.
 # The per-step figures are for one image on ZeroGPU's GPU (an H200, half precision where the catalogue allows),
@@ -97,6 +101,7 @@ def preload() -> list[str]:
     Returns the models preloaded (hub ones only if downloaded)."""
     if not catalogue.zero_gpu():
         return []
+    lazy.import_all()  # the tasks' modules too, before any worker forks
     return loading.preload(PRELOADED_EMBEDDED + PRELOADED_HUB, "cuda")
 
 
@@ -107,7 +112,8 @@ def warm_up() -> list[str]:
     bench/results-cold-start.md). Returns the models."""
     if catalogue.zero_gpu():
         return []
-    loading.warm_up(WARMED_UP)
+    # torch is imported there too (~4 s), not on the thread that serves the page
+    threading.Thread(target=lambda: loading.warm_up(WARMED_UP), name="warm-up imports", daemon=True).start()
     return list(WARMED_UP)
 
 

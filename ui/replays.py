@@ -17,7 +17,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from pipelines.engine import limits
 from pipelines.engine.frames import Step
@@ -42,6 +41,8 @@ class Replay:
 
 def frame_bytes(frame: Step) -> int:
     """The memory a frame holds: its arrays and tensors (x_t, x̂0, latents, a decoded x̂0 once shown)."""
+    import torch  # loaded: a run made the frame (the UI is built without it: `pipelines/defaults`)
+
     total = 0
     for value in vars(frame).values():
         if isinstance(value, np.ndarray):

@@ -17,11 +17,14 @@ from contextlib import closing, contextmanager, nullcontext
 import gradio as gr
 import numpy as np
 
-from pipelines import classifier_guidance
-from pipelines.engine import catalogue, limits, loading
+from pipelines.engine import catalogue, limits
 from pipelines.engine.frames import Frame, LatentFrame, Throttle, image_grid
+from pipelines.lazy import lazy
 from ui import gpu, keep, replays, runs
 from ui.replays import Replay, frames_of
+
+classifier_guidance = lazy("pipelines.classifier_guidance")
+loading = lazy("pipelines.engine.loading")
 
 MAX_BATCH_SIZE = 8  # every tab's batch limit
 MAX_SEED = 2**32 - 1

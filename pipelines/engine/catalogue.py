@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -155,12 +156,19 @@ HUB = (
 )
 # Left out, pickle (.bin/.ckpt) weights only: CompVis/ldm-super-resolution-4x-openimages, google/ddpm-celebahq-256.
 
+# On Linux, torch sees a GPU only through its driver: NVIDIA's (CUDA), or AMD's (ROCm, which torch calls CUDA too)
+GPU_DRIVERS = ("/proc/driver/nvidia/version", "/dev/kfd")
+
 
 def has_gpu() -> bool:
     """A GPU to run the "gpu" entries: CUDA or Apple's MPS, or a ZeroGPU Space (whose GPU comes per call)."""
+    if zero_gpu():
+        return True
+    if sys.platform == "linux" and not any(Path(driver).exists() for driver in GPU_DRIVERS):
+        return False  # known without importing torch (~2 s), which the UI is built without (`pipelines/defaults`)
     import torch
 
-    return zero_gpu() or torch.cuda.is_available() or torch.backends.mps.is_available()
+    return torch.cuda.is_available() or torch.backends.mps.is_available()
 
 
 def zero_gpu() -> bool:

@@ -13,10 +13,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch loads with the first run, not with the UI (`pipelines/defaults`)
+    import torch
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ def to_uint8_images(images: torch.Tensor, max_size: int | None = None) -> np.nda
     """(batch, 1 or 3, height, width) in [-1, 1] to (batch, height, width, 3) uint8, shrunk to `max_size` if larger."""
     images = images.detach().float()
     if max_size is not None and max(images.shape[-2:]) > max_size:
+        import torch  # loaded: `images` is a tensor
+
         images = torch.nn.functional.interpolate(images, scale_factor=max_size / max(images.shape[-2:]), mode="area")
     # in numpy, which rounds the same (half to even) on one thread: torch's `round` runs on its OpenMP pool from
     # ~10^4 values, whose threads then spin for a while, taking a core from the OpenVINO graph called next

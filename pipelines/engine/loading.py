@@ -15,20 +15,12 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
+import diffusers
 import torch
-from diffusers import (
-    DDIMScheduler,
-    DDPMScheduler,
-    DEISMultistepScheduler,
-    DiffusionPipeline,
-    DPMSolverMultistepScheduler,
-    EulerAncestralDiscreteScheduler,
-    EulerDiscreteScheduler,
-    HeunDiscreteScheduler,
-    UniPCMultistepScheduler,
-)
+from diffusers import DDPMScheduler, DiffusionPipeline
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
+from pipelines.defaults.schedulers import SCHEDULERS
 from pipelines.engine import accelerated, catalogue, torch_thread
 from pipelines.engine.catalogue import MODELS_DIR, Entry  # noqa: F401  (MODELS_DIR: where tests and train/ look)
 from pipelines.models.residual_super_resolution import ResidualSuperResolutionPipeline
@@ -37,18 +29,6 @@ DEVICE_VARIABLE = "DIFFUSION_PLAYGROUND_DEVICE"  # cpu, cuda, mps: overrides the
 DTYPE_VARIABLE = "DIFFUSION_PLAYGROUND_DTYPE"  # float32, float16, bfloat16
 BUDGET_VARIABLE = "DIFFUSION_PLAYGROUND_MODEL_MEMORY_GB"  # loaded pipelines' weights kept at most (default 8)
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-# Display name -> scheduler class and the settings that make it that sampler.
-SCHEDULERS: dict[str, tuple[type[SchedulerMixin], dict]] = {
-    "DPM-Solver++": (DPMSolverMultistepScheduler, {"algorithm_type": "dpmsolver++"}),
-    "DPM-Solver++ SDE": (DPMSolverMultistepScheduler, {"algorithm_type": "sde-dpmsolver++"}),
-    "UniPC": (UniPCMultistepScheduler, {}),
-    "DEIS": (DEISMultistepScheduler, {}),
-    "DDIM": (DDIMScheduler, {}),
-    "DDPM": (DDPMScheduler, {}),
-    "Euler": (EulerDiscreteScheduler, {}),
-    "Euler ancestral": (EulerAncestralDiscreteScheduler, {}),
-    "Heun": (HeunDiscreteScheduler, {}),
-}
 
 
 # This project's own pipeline classes, which diffusers cannot look up by the name in a model_index.json.
@@ -314,5 +294,5 @@ def make_scheduler(name: str, config: dict) -> SchedulerMixin:
     """A fresh scheduler `name` built from a model's own scheduler config (noise schedule, prediction type)."""
     if name not in SCHEDULERS:
         raise ValueError(f"Unknown scheduler '{name}'; choose one of: {', '.join(SCHEDULERS)}.")
-    scheduler_class, settings = SCHEDULERS[name]
-    return scheduler_class.from_config(config, **settings)
+    class_name, settings = SCHEDULERS[name]
+    return getattr(diffusers, class_name).from_config(config, **settings)

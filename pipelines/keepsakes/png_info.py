@@ -27,7 +27,7 @@ import numpy as np
 from PIL import ExifTags, Image
 from PIL.PngImagePlugin import PngInfo
 
-from pipelines.engine.loading import SCHEDULERS
+from pipelines.defaults.schedulers import SCHEDULERS
 
 PARAMETERS_KEY = "parameters"  # the PNG text chunk A1111 writes and reads
 TAB_TITLES = {

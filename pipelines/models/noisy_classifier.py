@@ -21,7 +21,8 @@ import torch
 from diffusers.models.embeddings import get_timestep_embedding
 from safetensors.torch import load_file, save_file
 
-DEFAULT_CLASSIFIER = Path(__file__).resolve().parents[2] / "assets" / "models" / "shapes-classifier"
+from pipelines.defaults.classifier_guidance import DEFAULT_CLASSIFIER
+
 WEIGHTS_NAME, CONFIG_NAME = "model.safetensors", "config.json"
 
 
