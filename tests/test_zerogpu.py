@@ -242,3 +242,24 @@ def test_on_zerogpu_every_lazy_module_is_imported_before_the_workers_fork(monkey
     assert gpu.preload() == []
     assert "pipelines.unconditional" in lazy._made
     assert all(name in sys.modules for name in lazy._made)
+
+
+def test_the_warm_up_lets_a_visitors_run_go_before_its_next_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A visitor who comes as the server starts would otherwise wait for the warm-up's whole next load."""
+    from collections import OrderedDict
+
+    from pipelines.engine import loading, torch_thread
+
+    monkeypatch.setattr(loading, "_cache", OrderedDict())
+    loads = []
+    load = loading._cached_or_loaded
+    monkeypatch.setattr(loading, "_cached_or_loaded", lambda *arguments: loads.append(arguments) or load(*arguments))
+
+    run = torch_thread.steps(iter([1, 2]))  # a visitor's run, still streaming to its page
+    assert next(run) == 1 and not torch_thread.idle()
+    warm_up = loading.warm_up(("shapes-ddpm",))
+    time.sleep(0.5)  # a load would have begun within milliseconds: none has
+    assert loads == [] and warm_up.is_alive()
+    assert list(run) == [2]
+    warm_up.join(timeout=600)
+    assert len(loads) == 1 and torch_thread.idle() and loading.is_loaded("shapes-ddpm")

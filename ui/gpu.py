@@ -106,10 +106,10 @@ def preload() -> list[str]:
 
 
 def warm_up() -> list[str]:
-    """Off ZeroGPU (where `preload` loads them before launch): the first tabs' models loaded in the background on the
-    torch thread as the server starts, so that visitors find them loaded and their UNets' graphs compiled (a visitor
-    15 s after start: both default results in 2.4 s instead of 7.9 s; one at once waits for the warm-up instead:
-    bench/results-cold-start.md). Returns the models."""
+    """Off ZeroGPU (where `preload` loads them before launch), once the page is served: torch imported and the first
+    tabs' models loaded in the background, each load begun when no visitor's run waits, so that visitors find them
+    loaded and their UNets' graphs compiled (a visitor 15 s after start: both default results in 2.4 s instead of
+    13.4 s; bench/results-cold-start.md). Returns the models."""
     if catalogue.zero_gpu():
         return []
     # torch is imported there too (~4 s), not on the thread that serves the page

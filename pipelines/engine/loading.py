@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -33,6 +34,7 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 
 # This project's own pipeline classes, which diffusers cannot look up by the name in a model_index.json.
 PROJECT_PIPELINES = {"ResidualSuperResolutionPipeline": ResidualSuperResolutionPipeline}
+IDLE_POLL_SECONDS = 0.05  # how often the warm-up looks whether the torch thread is free for its next load
 LOAD_FAILURE = "Could not load {model}: {reason} The other models of this tab keep working (embedded: {fallback})."
 
 
@@ -181,13 +183,14 @@ def preload(models: tuple[str, ...], on: str) -> list[str]:
 
 def warm_up(models: tuple[str, ...]) -> threading.Thread:
     """Load the embedded `models` into the cache in the background, each a long job of the torch thread queued when
-    the one before has ended; returns the thread that queues them. A run asked for meanwhile still waits for the
-    loads queued before it (its own model's load is a short job, its run a long one queued after the next model's
-    load: measured, a first visitor's first result in 6.8 s instead of 3.6 s, bench/results-cold-start.md)."""
+    the one before has ended and the torch thread is idle: a visitor's run goes before the next load (it would
+    otherwise wait for that whole load; bench/results-cold-start.md). Returns the thread that queues them."""
     entries = [entry for entry in catalogue.EMBEDDED if entry.name in models]
 
     def load_each() -> None:
         for entry in entries:
+            while not torch_thread.idle():
+                time.sleep(IDLE_POLL_SECONDS)
             torch_thread.start(_cached_or_loaded, entry, entry.location).result()
 
     thread = threading.Thread(target=load_each, name="warm-up", daemon=True)

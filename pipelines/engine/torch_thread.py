@@ -84,6 +84,7 @@ _short_jobs: deque[Job] = deque()  # single model calls, decodes, loads: also ru
 _long_jobs: deque[Job] = deque()  # whole pipeline calls
 _streams: deque[_Stream] = deque()  # written-out loops: one step each, in turn, whenever nothing else waits
 _stepped: deque[_Stream] = deque()  # loops that took their step this round: their next one comes in the next round
+_open_streams = [0]  # loops begun and not yet ended (`idle`)
 
 
 def _serve_forever() -> None:
@@ -154,6 +155,7 @@ def _forget_parent_thread() -> None:
     _long_jobs.clear()
     _streams.clear()
     _stepped.clear()
+    _open_streams[0] = 0
     _thread = None
 
 
@@ -217,6 +219,7 @@ def steps(generator: Iterator[Result]) -> Iterator[Result]:
     _started()
     with _ready:
         _streams.append(stream)
+        _open_streams[0] += 1
         _ready.notify()
     try:
         while (item := stream.items.get()) is not _DONE:
@@ -229,6 +232,15 @@ def steps(generator: Iterator[Result]) -> Iterator[Result]:
             stream.advance()
         if not on_event_loop():  # there, the torch thread closes it at its next turn, unwaited
             stream.finished.wait()
+        with _ready:
+            _open_streams[0] -= 1
+
+
+def idle() -> bool:
+    """No loop is running and no job waits: background work (the warm-up's next load) may start without delaying
+    anyone's. A long job that has begun does not count: the next one waits for it anyway."""
+    with _ready:
+        return not (_open_streams[0] or _short_jobs or _long_jobs)
 
 
 def set_num_threads(count: int) -> None:
