@@ -12,6 +12,12 @@ The configs themselves are kept per session only so that a deep link (`gr.DeepLi
 does not have) can rebuild the page as that user left it: `install()` also makes them lazy, each block's
 computed when first asked for, all of them when a deep link iterates them; an event's updates fill only
 the blocks they change, as Gradio does.
+
+An update of a component's properties (`gr.update(...)`, and `gr.skip()`, which streamed updates send for every
+output that has not changed) makes Gradio build that component anew and compute its config at once, whose API
+description is a pydantic JSON schema made afresh: 0.8 ms for an image, 1.8 ms for a file. In a class of 30
+training at once, that was a third of the server's Python time (py-spy, `python -m bench.train_toy`). With
+`install()`, such an update only marks the block's config to be computed when asked for (`LazyConfigs.forget`).
 """
 
 from __future__ import annotations
@@ -37,19 +43,27 @@ def signature(function: Callable, *args: object, **kwargs: object) -> inspect.Si
         return inspect.signature(function)
 
 
+_NO_VALUE = object()
+
+
 class LazyConfigs(dict):
     """A session's block configs (`SessionState.config_values`), each computed by `config(block_id)` on first use."""
 
     def __init__(self, config: Callable[[int], dict], block_ids: Iterable[int]) -> None:
         super().__init__()
         self._config = config
-        self._pending = dict.fromkeys(block_ids)  # not computed yet, in the page's order
+        # not computed yet, in the page's order: each with the value an event gave it meanwhile, if any
+        self._pending = dict.fromkeys(block_ids, _NO_VALUE)
 
     def __missing__(self, block_id: int) -> dict:
         if block_id not in self._pending:
             raise KeyError(block_id)
-        self[block_id] = self._config(block_id)
-        return dict.__getitem__(self, block_id)
+        value = self._pending[block_id]
+        config = self._config(block_id)
+        if value is not _NO_VALUE and "props" in config:
+            config["props"]["value"] = value  # as Gradio's `_update_value_in_config` would have put it
+        self[block_id] = config
+        return config
 
     def __setitem__(self, block_id: int, config: dict) -> None:
         self._pending.pop(block_id, None)  # set by Gradio (an update): never computed over
@@ -57,6 +71,20 @@ class LazyConfigs(dict):
 
     def __contains__(self, block_id: object) -> bool:
         return super().__contains__(block_id) or block_id in self._pending
+
+    def forget(self, block_id: int) -> None:
+        """The block changed: its config is computed again when next asked for."""
+        if dict.__contains__(self, block_id):
+            dict.__delitem__(self, block_id)
+        self._pending[block_id] = _NO_VALUE
+
+    def set_value(self, block_id: int, value: object) -> bool:
+        """An event's value for a block whose config is not computed: kept for when it is. False if it is computed
+        (or unknown), for Gradio to set as it does."""
+        if block_id not in self._pending:
+            return False
+        self._pending[block_id] = value
+        return True
 
     def get(self, block_id: int, default: object = None) -> object:
         return self[block_id] if block_id in self else default  # noqa: SIM401 - dict.get would skip __missing__
@@ -110,9 +138,52 @@ def lazy_session_state_init(original: Callable[..., None]) -> Callable[..., None
     return init
 
 
+def lazy_update_config(original: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(original)
+    def update_config(session: object, block_id: int) -> None:
+        if isinstance(session.config_values, LazyConfigs):
+            session.config_values.forget(block_id)
+        else:
+            original(session, block_id)
+
+    update_config.lazy = True
+    return update_config
+
+
+def lazy_update_value_in_config(original: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(original)
+    def update_value_in_config(session: object, block_id: int, value: object) -> None:
+        configs = session.config_values
+        if not (isinstance(configs, LazyConfigs) and configs.set_value(block_id, value)):
+            original(session, block_id, value)
+
+    update_value_in_config.lazy = True
+    return update_value_in_config
+
+
+def lazy_set_item(original: Callable[..., None]) -> Callable[..., None]:
+    """Gradio's `SessionState.__setitem__` stores a component built anew for an update, then computes the config of
+    the one it replaced (at once, and again in `_update_config`): here it is stored and its config left to be
+    computed when asked for. A `gr.State`'s value is stored as Gradio does."""
+
+    @functools.wraps(original)
+    def set_item(session: object, block_id: int, value: object) -> None:
+        from gradio.components import State
+
+        configs = session.config_values
+        if not isinstance(configs, LazyConfigs) or isinstance(session.blocks_config.blocks.get(block_id), State):
+            original(session, block_id, value)
+            return
+        session.blocks_config.blocks[block_id] = value
+        configs.forget(block_id)
+
+    set_item.lazy = True
+    return set_item
+
+
 def install() -> None:
     """Make `gradio.blocks` use the cached `signature` (nothing else of `inspect` changes), and sessions' configs
-    lazy."""
+    lazy, at their start and at every update of a component's properties."""
     import gradio.blocks
     import gradio.state_holder
 
@@ -120,3 +191,9 @@ def install() -> None:
     session_state = gradio.state_holder.SessionState
     if not getattr(session_state.__init__, "lazy", False):
         session_state.__init__ = lazy_session_state_init(session_state.__init__)
+    if not getattr(session_state._update_config, "lazy", False):
+        session_state._update_config = lazy_update_config(session_state._update_config)
+    if not getattr(session_state.__setitem__, "lazy", False):
+        session_state.__setitem__ = lazy_set_item(session_state.__setitem__)
+    if not getattr(session_state._update_value_in_config, "lazy", False):
+        session_state._update_value_in_config = lazy_update_value_in_config(session_state._update_value_in_config)

@@ -6,6 +6,7 @@ pyplot: pyplot keeps global state, and Gradio draws figures for several users at
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -120,7 +121,11 @@ TITLE_HEIGHT = 18
 RGB = {"data": (187, 187, 187), "particles": (31, 119, 180), "score": (214, 39, 40), "text": (30, 30, 30)}
 
 
+@functools.cache
 def _font(size: int = 12) -> ImageFont.FreeTypeFont:
+    """Pillow's default font at `size`, loaded once (loading it took as long as drawing a loss curve's labels), shared
+    by the server's threads: Pillow holds the GIL while FreeType draws (a free-threaded Python would need one per
+    thread: Pillow issue 9497)."""
     return ImageFont.load_default(size=size)
 
 
@@ -193,17 +198,31 @@ def training_picture(
     return np.asarray(image)
 
 
-def loss_picture(
-    losses: np.ndarray, total_steps: int, width: int = 3 * PANEL + 2 * GAP, height: int = 200
-) -> np.ndarray:
-    """The loss of every step (faint) and its running mean over 50 steps, log scale, against the step."""
+def _loss_box(width: int, height: int) -> tuple[int, int, int, int]:
+    """The loss plot's frame: left, top, right, bottom."""
+    return 44, 20, width - 10, height - 22
+
+
+@functools.lru_cache(maxsize=8)
+def _loss_frame(total_steps: int, width: int, height: int) -> np.ndarray:
+    """What every loss curve of a training shares: the frame, the title and the steps' axis."""
     picture = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(picture)
-    left, top, right, bottom = 44, 20, width - 10, height - 22
+    left, top, right, bottom = _loss_box(width, height)
     draw.rectangle((left, top, right, bottom), outline=(120, 120, 120))
     draw.text((left, 3), "loss |eps - eps_hat|^2 per step (grey), mean of 50 (blue)", fill=RGB["text"], font=_font())
     draw.text((left, bottom + 5), "0", fill=RGB["text"], font=_font(11))
     draw.text((right - 40, bottom + 5), f"{total_steps} steps", fill=RGB["text"], font=_font(11))
+    return np.asarray(picture)
+
+
+def loss_picture(
+    losses: np.ndarray, total_steps: int, width: int = 3 * PANEL + 2 * GAP, height: int = 200
+) -> np.ndarray:
+    """The loss of every step (faint) and its running mean over 50 steps, log scale, against the step."""
+    picture = Image.fromarray(_loss_frame(total_steps, width, height))
+    draw = ImageDraw.Draw(picture)
+    left, top, right, bottom = _loss_box(width, height)
     losses = np.asarray(losses, dtype=np.float64)
     losses = losses[np.isfinite(losses) & (losses > 0)]
     if len(losses) == 0:
