@@ -40,7 +40,8 @@ def test_a_session_gets_the_same_configs_as_with_gradio_as_shipped(monkeypatch: 
     assert session_configs() == cached
 
 
-def test_a_new_session_computes_a_blocks_config_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+def counted_configs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The blocks whose config Gradio computes from now on, in order."""
     computed = []
     config_for_block = type(app.demo.default_config).config_for_block
     monkeypatch.setattr(
@@ -48,6 +49,11 @@ def test_a_new_session_computes_a_blocks_config_only_when_asked(monkeypatch: pyt
         "config_for_block",
         staticmethod(lambda *args: computed.append(args[0]) or config_for_block(*args)),
     )
+    return computed
+
+
+def test_a_new_session_computes_a_blocks_config_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    computed = counted_configs(monkeypatch)
     session = SessionState(app.demo)
     assert computed == []
     block_id = next(iter(app.demo.blocks))
@@ -66,13 +72,7 @@ def test_an_update_of_a_components_properties_computes_its_config_only_when_aske
 ) -> None:
     """What `gr.skip()` and `gr.update(...)` make Gradio do: build the component anew, then compute its config (a
     third of the server's Python time in a class of 30 training, when done at once)."""
-    computed = []
-    config_for_block = type(app.demo.default_config).config_for_block
-    monkeypatch.setattr(
-        type(app.demo.default_config),
-        "config_for_block",
-        staticmethod(lambda *args: computed.append(args[0]) or config_for_block(*args)),
-    )
+    computed = counted_configs(monkeypatch)
     session = SessionState(app.demo)
     image_id = next(key for key, block in app.demo.blocks.items() if isinstance(block, gradio.Image))
     changed = {**app.demo.blocks[image_id].constructor_args, "label": "changed", "render": False}
