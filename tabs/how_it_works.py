@@ -258,7 +258,7 @@ def run_toy_reverse(data_set: str, steps: float, seed: float) -> Iterator[tuple[
     included."""
     steps, seed = whole_number(steps, "Steps"), whole_number(seed, "Seed")
     with user_errors(), closing(toy2d.reverse_steps(data_set, steps, seed)) as run:
-        data = toy2d.sample_data(data_set, toy2d.PARTICLES, 0)
+        data = toy2d.sample_data(data_set, defaults.toy.PARTICLES, 0)
         every = math.ceil(steps / TOY_FRAMES)
         for step in run:
             if step.is_last:
@@ -266,7 +266,7 @@ def run_toy_reverse(data_set: str, steps: float, seed: float) -> Iterator[tuple[
             if step.step % every == 0:
                 yield plots.reverse_figure(step, data), f"Step {step.step} / {steps} · t = {step.timestep}"
     done = (
-        f"Done: {steps} steps of DDPM and of DDIM from the same {toy2d.PARTICLES} points of noise (seed {seed}) "
+        f"Done: {steps} steps of DDPM and of DDIM from the same {defaults.toy.PARTICLES} points of noise (seed {seed}) "
         f"in {step.elapsed:.2f} s."
     )
     yield plots.reverse_figure(step, data), done

@@ -108,3 +108,19 @@ def test_an_error_in_the_loop_is_raised_to_the_consumer() -> None:
     with pytest.raises(ValueError, match="between 1 and 1000"):
         next(stream)
     assert torch_thread.run(lambda: 2 + 2) == 4  # the torch thread goes on serving
+
+
+def test_idle_when_no_loop_runs_and_no_job_is_queued_or_running() -> None:
+    """What the warm-up waits for (`wait_until_idle`) before each load: a visitor's run goes first."""
+    torch_thread.wait_until_idle(0.1)
+    running, release = threading.Event(), threading.Event()
+    job = torch_thread.start(lambda: running.set() or release.wait(timeout=60))
+    assert running.wait(timeout=60) and not torch_thread.idle()  # a job running (a visitor's model loading)
+    release.set()
+    job.result(timeout=60)
+    loop = torch_thread.steps(iter([1, 2]))
+    assert next(loop) == 1 and not torch_thread.idle()  # a loop still streaming
+    assert list(loop) == [2] and torch_thread.idle()
+    started = time.monotonic()
+    torch_thread.wait_until_idle(0.2)
+    assert time.monotonic() - started >= 0.2

@@ -223,9 +223,7 @@ def test_a_warm_up_loads_the_models_into_the_cache(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(loading, "_cache", OrderedDict())  # nothing loaded yet (other tests' models kept aside)
     assert not loading.is_loaded("shapes-ddpm")
-    thread = loading.warm_up(("shapes-ddpm",))
-    thread.join(timeout=600)
-    assert not thread.is_alive() and loading.is_loaded("shapes-ddpm")
+    assert loading.warm_up(("shapes-ddpm",)) == ["shapes-ddpm"] and loading.is_loaded("shapes-ddpm")
 
 
 def test_on_zerogpu_every_lazy_module_is_imported_before_the_workers_fork(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -246,6 +244,7 @@ def test_on_zerogpu_every_lazy_module_is_imported_before_the_workers_fork(monkey
 
 def test_the_warm_up_lets_a_visitors_run_go_before_its_next_load(monkeypatch: pytest.MonkeyPatch) -> None:
     """A visitor who comes as the server starts would otherwise wait for the warm-up's whole next load."""
+    import threading
     from collections import OrderedDict
 
     from pipelines.engine import loading, torch_thread
@@ -257,8 +256,9 @@ def test_the_warm_up_lets_a_visitors_run_go_before_its_next_load(monkeypatch: py
 
     run = torch_thread.steps(iter([1, 2]))  # a visitor's run, still streaming to its page
     assert next(run) == 1 and not torch_thread.idle()
-    warm_up = loading.warm_up(("shapes-ddpm",))
-    time.sleep(0.5)  # a load would have begun within milliseconds: none has
+    warm_up = threading.Thread(target=loading.warm_up, args=(("shapes-ddpm",),))
+    warm_up.start()
+    time.sleep(0.5 + loading.IDLE_SECONDS)  # a load would have begun by now: none has
     assert loads == [] and warm_up.is_alive()
     assert list(run) == [2]
     warm_up.join(timeout=600)

@@ -99,7 +99,9 @@ def main() -> None:
     parser.add_argument("--model", help="diffusers folder (default: assets/models/shapes-ddpm, or shapes-sd)")
     parser.add_argument("--data", action="store_true", help="score items of train.shapes.ShapesDataset instead")
     parser.add_argument("--samples", type=int, default=256)
-    parser.add_argument("--scheduler", default="DPM-Solver++ SDE", help="a name of pipelines.engine.loading.SCHEDULERS")
+    parser.add_argument(
+        "--scheduler", default="DPM-Solver++ SDE", help="a name of pipelines.defaults.schedulers.SCHEDULERS"
+    )
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=8, help="at most pipelines.unconditional.MAX_BATCH_SIZE")

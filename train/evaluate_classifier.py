@@ -98,7 +98,7 @@ def guidance_table(rates: list[dict], samples: int) -> str:
 
 
 def main() -> None:
-    from pipelines.classifier_guidance import DEFAULT_GUIDANCE_SCALE, DEFAULT_SCHEDULER, DEFAULT_STEPS, targets
+    from pipelines.defaults.classifier_guidance import DEFAULT_GUIDANCE_SCALE, DEFAULT_SCHEDULER, DEFAULT_STEPS, targets
     from pipelines.engine import torch_thread
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

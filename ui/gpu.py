@@ -25,10 +25,12 @@ from collections.abc import Callable, Iterator
 import gradio as gr
 import numpy as np
 
-from pipelines import lazy
+from pipelines.defaults.super_resolution import MAX_SAMPLES  # the pipelines' own limits, checked before the GPU call
+from pipelines.defaults.unconditional import MAX_BATCH_SIZE, MAX_SEED
 from pipelines.engine import catalogue
+from pipelines.lazy import import_all, lazy
 
-loading = lazy.lazy("pipelines.engine.loading")
+loading = lazy("pipelines.engine.loading")
 
 # What a call asks ZeroGPU for: BASE_SECONDS, plus steps × images × the model class's seconds per step.
 # The per-step figures are for one image on ZeroGPU's GPU (an H200, half precision where the catalogue allows),
@@ -44,13 +46,14 @@ STEP_SECONDS = {
 }
 OTHER_STEP_SECONDS = 0.1  # an operator's "gpu" model of another class
 MAX_SECONDS = 120  # a visitor's daily quota without a Hugging Face account: a run asking for more is refused
-MAX_BATCH_SIZE, MAX_SEED, MAX_SAMPLES = 8, 2**32 - 1, 8  # the pipelines' own limits, checked before the GPU call
 
 # Loaded at start-up on ZeroGPU (`preload`): every tab's embedded default, and the hub models README's
 # `preload_from_hub` downloads when the Space is built (tests/test_zerogpu.py checks that the two agree).
 PRELOADED_EMBEDDED = ("shapes-ddpm", "shapes-sd", "photo-sr-4x")
 PRELOADED_HUB = ("google/ddpm-cifar10-32", "stabilityai/sd-turbo")
-WARMED_UP = ("shapes-ddpm", "shapes-sd")  # off ZeroGPU: the first two tabs' defaults, loaded as the server starts
+WARMED_UP = ("shapes-ddpm", "shapes-sd")  # off ZeroGPU: the first two tabs' defaults, loaded once the page is served
+# after the server is up, so that its first page is served sooner (`python -m bench.cold_start`)
+WARM_UP_DELAY_SECONDS = 1.0
 
 _runs: dict[str, tuple[Callable[..., Iterator], Callable[..., float]]] = {}  # task -> (run, its GPU seconds)
 
@@ -101,7 +104,7 @@ def preload() -> list[str]:
     Returns the models preloaded (hub ones only if downloaded)."""
     if not catalogue.zero_gpu():
         return []
-    lazy.import_all()  # the tasks' modules too, before any worker forks
+    import_all()  # the tasks' modules too, before any worker forks
     return loading.preload(PRELOADED_EMBEDDED + PRELOADED_HUB, "cuda")
 
 
@@ -112,8 +115,11 @@ def warm_up() -> list[str]:
     13.4 s; bench/results-cold-start.md). Returns the models."""
     if catalogue.zero_gpu():
         return []
-    # torch is imported there too (~4 s), not on the thread that serves the page
-    threading.Thread(target=lambda: loading.warm_up(WARMED_UP), name="warm-up imports", daemon=True).start()
+    # torch is imported there too (~4 s), not on the thread that serves the page, and a moment later: the first page
+    # (a Space's health check, the first visitor's) is not served while the import holds the GIL
+    warm_up = threading.Timer(WARM_UP_DELAY_SECONDS, lambda: loading.warm_up(WARMED_UP))
+    warm_up.daemon = True
+    warm_up.start()
     return list(WARMED_UP)
 
 

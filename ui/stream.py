@@ -17,6 +17,7 @@ from contextlib import closing, contextmanager, nullcontext
 import gradio as gr
 import numpy as np
 
+from pipelines.defaults.unconditional import MAX_BATCH_SIZE, MAX_SEED  # every tab's: the pipelines check them
 from pipelines.engine import catalogue, limits
 from pipelines.engine.frames import Frame, LatentFrame, Throttle, image_grid
 from pipelines.lazy import lazy
@@ -26,8 +27,6 @@ from ui.replays import Replay, frames_of
 classifier_guidance = lazy("pipelines.classifier_guidance")
 loading = lazy("pipelines.engine.loading")
 
-MAX_BATCH_SIZE = 8  # every tab's batch limit
-MAX_SEED = 2**32 - 1
 RESULT_SIZE = 256  # small results are enlarged (nearest neighbour) to about this many pixels, so a download is visible
 
 

@@ -156,16 +156,22 @@ HUB = (
 )
 # Left out, pickle (.bin/.ckpt) weights only: CompVis/ldm-super-resolution-4x-openimages, google/ddpm-celebahq-256.
 
-# On Linux, torch sees a GPU only through its driver: NVIDIA's (CUDA), or AMD's (ROCm, which torch calls CUDA too)
-GPU_DRIVERS = ("/proc/driver/nvidia/version", "/dev/kfd")
+DEVICE_VARIABLE = "DIFFUSION_PLAYGROUND_DEVICE"  # cpu, cuda, mps: overrides the automatic choice (`loading.device`)
+# On Linux, torch sees a GPU only through a driver: NVIDIA's (CUDA), AMD's (ROCm, which torch calls CUDA too), or
+# WSL 2's (/dev/dxg, CUDA through Windows' driver)
+GPU_DRIVERS = ("/proc/driver/nvidia/version", "/dev/kfd", "/dev/dxg")
 
 
 def has_gpu() -> bool:
     """A GPU to run the "gpu" entries: CUDA or Apple's MPS, or a ZeroGPU Space (whose GPU comes per call)."""
     if zero_gpu():
         return True
+    # known without importing torch (~2 s) where possible: the UI is built without it (`pipelines/defaults`); a machine
+    # with a GPU driver (or a Mac) imports it here, as the UI is built
+    if os.environ.get(DEVICE_VARIABLE, "").strip().lower() == "cpu":
+        return False
     if sys.platform == "linux" and not any(Path(driver).exists() for driver in GPU_DRIVERS):
-        return False  # known without importing torch (~2 s), which the UI is built without (`pipelines/defaults`)
+        return False
     import torch
 
     return torch.cuda.is_available() or torch.backends.mps.is_available()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -23,10 +22,9 @@ from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
 from pipelines.defaults.schedulers import SCHEDULERS
 from pipelines.engine import accelerated, catalogue, torch_thread
-from pipelines.engine.catalogue import MODELS_DIR, Entry  # noqa: F401  (MODELS_DIR: where tests and train/ look)
+from pipelines.engine.catalogue import DEVICE_VARIABLE, MODELS_DIR, Entry  # noqa: F401  (MODELS_DIR: where tests and train/ look)
 from pipelines.models.residual_super_resolution import ResidualSuperResolutionPipeline
 
-DEVICE_VARIABLE = "DIFFUSION_PLAYGROUND_DEVICE"  # cpu, cuda, mps: overrides the automatic choice
 DTYPE_VARIABLE = "DIFFUSION_PLAYGROUND_DTYPE"  # float32, float16, bfloat16
 BUDGET_VARIABLE = "DIFFUSION_PLAYGROUND_MODEL_MEMORY_GB"  # loaded pipelines' weights kept at most (default 8)
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -34,7 +32,7 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 
 # This project's own pipeline classes, which diffusers cannot look up by the name in a model_index.json.
 PROJECT_PIPELINES = {"ResidualSuperResolutionPipeline": ResidualSuperResolutionPipeline}
-IDLE_POLL_SECONDS = 0.05  # how often the warm-up looks whether the torch thread is free for its next load
+IDLE_SECONDS = 0.2  # the torch thread idle this long on end: the warm-up's next load may begin
 LOAD_FAILURE = "Could not load {model}: {reason} The other models of this tab keep working (embedded: {fallback})."
 
 
@@ -181,21 +179,16 @@ def preload(models: tuple[str, ...], on: str) -> list[str]:
     return preloaded
 
 
-def warm_up(models: tuple[str, ...]) -> threading.Thread:
-    """Load the embedded `models` into the cache in the background, each a long job of the torch thread queued when
-    the one before has ended and the torch thread is idle: a visitor's run goes before the next load (it would
-    otherwise wait for that whole load; bench/results-cold-start.md). Returns the thread that queues them."""
+def warm_up(models: tuple[str, ...]) -> list[str]:
+    """Load the embedded `models` into the cache, one after another, each a long job of the torch thread begun once
+    the thread has been idle for IDLE_SECONDS: a visitor's run goes before the next load instead of waiting for all of
+    it (bench/results-cold-start.md). Blocks until they are loaded (`ui/gpu.py` runs it in a thread of its own);
+    returns their names."""
     entries = [entry for entry in catalogue.EMBEDDED if entry.name in models]
-
-    def load_each() -> None:
-        for entry in entries:
-            while not torch_thread.idle():
-                time.sleep(IDLE_POLL_SECONDS)
-            torch_thread.start(_cached_or_loaded, entry, entry.location).result()
-
-    thread = threading.Thread(target=load_each, name="warm-up", daemon=True)
-    thread.start()
-    return thread
+    for entry in entries:
+        torch_thread.wait_until_idle(IDLE_SECONDS)
+        torch_thread.start(_cached_or_loaded, entry, entry.location).result()
+    return [entry.name for entry in entries]
 
 
 def _from_pretrained(entry: Entry, folder: str, on: torch.device | None = None) -> DiffusionPipeline:

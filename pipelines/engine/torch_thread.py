@@ -31,6 +31,7 @@ import asyncio
 import os
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -49,7 +50,7 @@ _DONE = object()  # what a stream's queue holds after its generator's last item
 PASS = object()
 
 
-@dataclass
+@dataclass(eq=False)  # by identity: kept in a set (`_open_streams`)
 class _Stream:
     """A generator run step by step on the torch thread; its items (or its error) go to `items`."""
 
@@ -84,7 +85,8 @@ _short_jobs: deque[Job] = deque()  # single model calls, decodes, loads: also ru
 _long_jobs: deque[Job] = deque()  # whole pipeline calls
 _streams: deque[_Stream] = deque()  # written-out loops: one step each, in turn, whenever nothing else waits
 _stepped: deque[_Stream] = deque()  # loops that took their step this round: their next one comes in the next round
-_open_streams = [0]  # loops begun and not yet ended (`idle`)
+_open_streams: set[_Stream] = set()  # loops begun and not yet ended (`idle`)
+_jobs_in_hand = 0  # jobs queued or running (`idle`)
 
 
 def _serve_forever() -> None:
@@ -113,11 +115,16 @@ def _new_round() -> None:
 
 
 def _do(function: Callable[[], object], future: Future) -> None:
-    if future.set_running_or_notify_cancel():
-        try:
-            future.set_result(function())
-        except BaseException as error:  # handed to whoever waits on the future
-            future.set_exception(error)
+    global _jobs_in_hand
+    try:
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(function())
+            except BaseException as error:  # handed to whoever waits on the future
+                future.set_exception(error)
+    finally:
+        with _ready:
+            _jobs_in_hand -= 1
 
 
 def _step(stream: _Stream) -> None:
@@ -127,10 +134,12 @@ def _step(stream: _Stream) -> None:
 
 
 def _queue(function: Callable[[], object], jobs: deque[Job]) -> Future:
+    global _jobs_in_hand
     future: Future = Future()
     _started()
     with _ready:
         jobs.append((function, future))
+        _jobs_in_hand += 1
         _ready.notify()
     return future
 
@@ -149,13 +158,14 @@ def _started() -> None:
 
 def _forget_parent_thread() -> None:
     """In a forked child: the parent's torch thread and its queued work did not come along; start afresh."""
-    global _ready, _thread
+    global _ready, _thread, _jobs_in_hand
     _ready = threading.Condition()
     _short_jobs.clear()
     _long_jobs.clear()
     _streams.clear()
     _stepped.clear()
-    _open_streams[0] = 0
+    _open_streams.clear()
+    _jobs_in_hand = 0
     _thread = None
 
 
@@ -219,7 +229,7 @@ def steps(generator: Iterator[Result]) -> Iterator[Result]:
     _started()
     with _ready:
         _streams.append(stream)
-        _open_streams[0] += 1
+        _open_streams.add(stream)
         _ready.notify()
     try:
         while (item := stream.items.get()) is not _DONE:
@@ -233,14 +243,28 @@ def steps(generator: Iterator[Result]) -> Iterator[Result]:
         if not on_event_loop():  # there, the torch thread closes it at its next turn, unwaited
             stream.finished.wait()
         with _ready:
-            _open_streams[0] -= 1
+            _open_streams.discard(stream)  # (a parent's stream closed in a forked child was never in its set)
 
 
 def idle() -> bool:
-    """No loop is running and no job waits: background work (the warm-up's next load) may start without delaying
-    anyone's. A long job that has begun does not count: the next one waits for it anyway."""
+    """No loop is running and no job is queued or running."""
     with _ready:
-        return not (_open_streams[0] or _short_jobs or _long_jobs)
+        return not (_open_streams or _jobs_in_hand)
+
+
+def wait_until_idle(quiet_seconds: float, poll_seconds: float = 0.05) -> None:
+    """Return once the thread has been `idle` for `quiet_seconds` on end: background work (the warm-up's next load)
+    then begins without delaying a visitor's run, which may load its model as a short job before its loop begins."""
+    quiet_since = None
+    while True:
+        now = time.monotonic()
+        if not idle():
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = now
+        elif now - quiet_since >= quiet_seconds:
+            return
+        time.sleep(poll_seconds)
 
 
 def set_num_threads(count: int) -> None:
