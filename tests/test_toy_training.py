@@ -168,3 +168,15 @@ def test_the_scripted_step_is_ddpms_loss_its_gradient_and_adam_as_torch_computes
         after = group.flat["parameters"][index]
         expected = torch.cat([parameter.detach().flatten() for parameter in model.parameters()])
         assert (after - expected).abs().max() < 1e-6
+
+
+def test_a_loss_curve_is_drawn_on_a_copy_of_its_trainings_frame() -> None:
+    """The frame is drawn once per training (`plots._loss_frame`) and each curve over a copy: a later curve shows none
+    of an earlier one's lines."""
+    from pipelines.keepsakes import plots
+
+    first, second = np.linspace(1.0, 0.1, 300), np.linspace(0.5, 0.4, 900)
+    picture = plots.loss_picture(first, 1500)
+    assert not np.array_equal(plots.loss_picture(second, 1500), picture)
+    assert np.array_equal(plots.loss_picture(first, 1500), picture)
+    assert np.array_equal(plots.loss_picture(np.array([]), 1500), plots._loss_frame(1500, *picture.shape[1::-1]))

@@ -52,7 +52,7 @@ MAX_SECONDS = 120  # a visitor's daily quota without a Hugging Face account: a r
 PRELOADED_EMBEDDED = ("shapes-ddpm", "shapes-sd", "photo-sr-4x")
 PRELOADED_HUB = ("google/ddpm-cifar10-32", "stabilityai/sd-turbo")
 WARMED_UP = ("shapes-ddpm", "shapes-sd")  # off ZeroGPU: the first two tabs' defaults, loaded once the page is served
-# after the server is up, so that its first page is served sooner (`python -m bench.cold_start`)
+# after the server is up: its first page is not served while torch's import holds the GIL
 WARM_UP_DELAY_SECONDS = 1.0
 
 _runs: dict[str, tuple[Callable[..., Iterator], Callable[..., float]]] = {}  # task -> (run, its GPU seconds)

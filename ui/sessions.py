@@ -14,10 +14,11 @@ computed when first asked for, all of them when a deep link iterates them; an ev
 the blocks they change, as Gradio does.
 
 An update of a component's properties (`gr.update(...)`, and `gr.skip()`, which streamed updates send for every
-output that has not changed) makes Gradio build that component anew and compute its config at once, whose API
-description is a pydantic JSON schema made afresh: 0.8 ms for an image, 1.8 ms for a file. In a class of 30
-training at once, that was a third of the server's Python time (py-spy, `python -m bench.train_toy`). With
-`install()`, such an update only marks the block's config to be computed when asked for (`LazyConfigs.forget`).
+output that has not changed) makes Gradio build that component anew and compute its config at once, twice, whose
+API description is a pydantic JSON schema made afresh: ~1 ms for an image or a file output, 0.2 ms with `install()`
+(`python -m bench.sessions`). In a class of 30 training at once, that was a third of the server's Python time
+(py-spy `--gil` on the server during `python -m bench.train_toy`). With `install()`, such an update only marks the
+block's config to be computed when asked for (`LazyConfigs.forget`), with the value it was given meanwhile.
 """
 
 from __future__ import annotations
