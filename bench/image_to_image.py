@@ -47,7 +47,7 @@ def rows(only: str) -> Iterator[common.Row]:
 
     def diffusers_call(model: str, classes: tuple[str, ...], pipeline_class: type, scheduler: str, **call):
         shared = load_pipeline(model, classes)
-        noise_scheduler = make_scheduler(scheduler, shared.scheduler.config)
+        noise_scheduler = make_scheduler(scheduler, shared.scheduler.config, plain=True)
         if pipeline_class is DDPMPipeline:
             pipeline = DDPMPipeline(unet=shared.unet, scheduler=noise_scheduler)
         else:

@@ -51,7 +51,7 @@ def rows(only: str) -> Iterator[common.Row]:
         def plain(scheduler=scheduler, steps=steps, samples=samples):
             pipeline = ResidualSuperResolutionPipeline(
                 unet=shared.unet,
-                scheduler=make_scheduler(scheduler, shared.scheduler.config),
+                scheduler=make_scheduler(scheduler, shared.scheduler.config, plain=True),
                 residual_scale=shared.config.residual_scale,
             )
             pipeline.set_progress_bar_config(disable=True)

@@ -81,7 +81,8 @@ def rows(only: str) -> Iterator[common.Row]:
                 )
 
         def plain(scheduler=scheduler, batch_size=batch_size, plain_class=plain_class, settings=settings):
-            pipeline = plain_class.from_pipe(shared, scheduler=make_scheduler(scheduler, shared.scheduler.config))
+            plain_scheduler = make_scheduler(scheduler, shared.scheduler.config, plain=True)
+            pipeline = plain_class.from_pipe(shared, scheduler=plain_scheduler)
             pipeline.set_progress_bar_config(disable=True)
             generator = [torch.Generator().manual_seed(index) for index in range(batch_size)]
             return pipeline(PROMPT, generator=generator, **{"output_type": "np", **settings})

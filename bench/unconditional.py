@@ -39,7 +39,7 @@ def rows(only: str) -> Iterator[common.Row]:
             continue
 
         def plain(scheduler=scheduler, steps=steps, batch_size=batch_size, pipeline_class=pipeline_class):
-            noise_scheduler = make_scheduler(scheduler, shared.scheduler.config)
+            noise_scheduler = make_scheduler(scheduler, shared.scheduler.config, plain=True)
             pipeline = pipeline_class(unet=shared.unet, scheduler=noise_scheduler)
             pipeline.set_progress_bar_config(disable=True)
             generator = [torch.Generator().manual_seed(index) for index in range(batch_size)]

@@ -21,7 +21,7 @@ from diffusers import DDPMScheduler, DiffusionPipeline
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
 from pipelines.defaults.schedulers import SCHEDULERS
-from pipelines.engine import accelerated, catalogue, torch_thread
+from pipelines.engine import accelerated, catalogue, solver_steps, torch_thread
 from pipelines.engine.catalogue import DEVICE_VARIABLE, MODELS_DIR, Entry  # noqa: F401  (MODELS_DIR: where tests and train/ look)
 from pipelines.models.residual_super_resolution import ResidualSuperResolutionPipeline
 
@@ -286,9 +286,14 @@ def max_steps(name: str, config: dict) -> int:
     return steps - 1 if name in MULTISTEP_SOLVERS and config.get("timestep_spacing") != "trailing" else steps
 
 
-def make_scheduler(name: str, config: dict) -> SchedulerMixin:
-    """A fresh scheduler `name` built from a model's own scheduler config (noise schedule, prediction type)."""
+def make_scheduler(name: str, config: dict, plain: bool = False) -> SchedulerMixin:
+    """A fresh scheduler `name` built from a model's own scheduler config (noise schedule, prediction type);
+    DPM-Solver++ with its coefficients tabled (`solver_steps`: the same steps, bit for bit), unless `plain` (diffusers'
+    own class, as the benchmarks' plain calls use)."""
     if name not in SCHEDULERS:
         raise ValueError(f"Unknown scheduler '{name}'; choose one of: {', '.join(SCHEDULERS)}.")
     class_name, settings = SCHEDULERS[name]
-    return getattr(diffusers, class_name).from_config(config, **settings)
+    scheduler_class = getattr(diffusers, class_name)
+    if not plain and scheduler_class is diffusers.DPMSolverMultistepScheduler:
+        scheduler_class = solver_steps.MultistepScheduler
+    return scheduler_class.from_config(config, **settings)
