@@ -13,7 +13,9 @@ Each result is judged by `train.judge.analyse` (the shapes judge):
 - *kept*: every drawn colour is an object of that colour in the result, its centre within `KEPT_DISTANCE` px of the
   drawn blob's centre (per blob, too);
 - *clean*: the judge's clean (one or two objects of a flat palette colour and a recognisable shape on black);
-- *both*: kept and clean: the drawing finished as the child meant it.
+- *both*: kept and clean: the drawing finished as the child meant it;
+- *not clean, why*: the judge's reasons for the results that are not clean, counted (`size`: an object of neither
+  of the world's two sizes).
 Strength 0 is the drawing itself (the input returned).
 """
 
@@ -23,6 +25,7 @@ import argparse
 import math
 import random
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -92,8 +95,9 @@ def rough_drawing(rng: random.Random) -> tuple[Image.Image, list[Blob]]:
     return image, blobs
 
 
-def judged(image: np.ndarray, blobs: list[Blob]) -> tuple[int, bool]:
-    """How many drawn blobs the result keeps (colour, near the drawn place), and whether it is clean."""
+def judged(image: np.ndarray, blobs: list[Blob]) -> tuple[int, str]:
+    """How many drawn blobs the result keeps (colour, near the drawn place), and why it is not clean ("" if clean:
+    else the judge's category, such as "size")."""
     analysis = analyse(image)
     kept = sum(
         any(
@@ -102,7 +106,7 @@ def judged(image: np.ndarray, blobs: list[Blob]) -> tuple[int, bool]:
         )
         for blob in blobs
     )
-    return kept, analysis.clean
+    return kept, analysis.reason.split(":")[0]
 
 
 def runs(args: argparse.Namespace, inputs: list[Image.Image], strength: float) -> Iterator[list]:
@@ -144,11 +148,15 @@ def main() -> None:
         f"{args.model}, {args.scheduler}, {args.steps} steps: {args.drawings} drawings ({blob_count} blobs) x "
         f"{args.seeds} seeds\n"
     )
-    print("| strength | starts at t | steps run | kept (every colour) | kept (per blob) | clean | kept and clean |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        "| strength | starts at t | steps run | kept (every colour) | kept (per blob) | clean | kept and clean "
+        "| not clean, why |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     curve = []
     for strength in args.strengths:
         kept_all = kept_blobs = clean = both = 0
+        why_not = Counter()
         first, results = None, []
         for frames in runs(args, inputs, strength):
             first = first or frames[0]
@@ -156,7 +164,9 @@ def main() -> None:
         for result, (_, blobs) in zip(
             results, [drawing for drawing in drawings for _ in range(args.seeds)], strict=True
         ):
-            kept, is_clean = judged(result, blobs)
+            kept, reason = judged(result, blobs)
+            is_clean = not reason
+            why_not[reason] += not is_clean
             kept_blobs += kept
             kept_all += kept == len(blobs)
             clean += is_clean
@@ -172,7 +182,7 @@ def main() -> None:
         print(
             f"| {strength:g} | {first.timestep} | {first.total_steps} of {args.steps} | "
             + " | ".join(f"{figure:.0f} %" for figure in row)
-            + " |",
+            + f" | {', '.join(f'{name} {count}' for name, count in why_not.most_common() if count) or '-'} |",
             flush=True,
         )
     print(f"\n{time.perf_counter() - started:.0f} s")
