@@ -116,6 +116,10 @@ def row(server: Server, count: int, solo: list[float], sequential_max: int, note
         solo += [student.finished for student in one_by_one if student.error is None]
         sequential_seconds = float(sequential[:-2])
     else:
+        if not solo:  # no smaller class was timed one by one: one training alone first
+            alone = class_of(1)
+            phase(server.url, alone, concurrent=False)
+            solo += [student.finished for student in alone if student.error is None]
         sequential_seconds = count * statistics.mean(solo)
         sequential = f"{sequential_seconds:.1f} s ({count} × solo {statistics.mean(solo):.1f} s)"
     together = class_of(count)

@@ -43,6 +43,22 @@ def test_every_step_is_diffusers_own_bit_for_bit(algorithm_type: str, prediction
             assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True)), (steps, begin)
 
 
+def test_schedules_of_one_step_count_do_not_share_coefficients(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs of other schedules at the same step count, one after another, each read their own coefficients."""
+    monkeypatch.setattr(solver_steps, "_tables", {})
+    for schedule in (
+        {},
+        {"beta_schedule": "linear"},
+        {"beta_schedule": "scaled_linear"},
+        {"timestep_spacing": "trailing"},
+        {},
+    ):
+        settings = {"algorithm_type": "sde-dpmsolver++", **schedule}
+        expected = sample_with(DPMSolverMultistepScheduler, 20, **settings)
+        got = sample_with(MultistepScheduler, 20, **settings)
+        assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True)), schedule
+
+
 def test_the_table_is_used_and_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
     compute = MultistepScheduler._compute

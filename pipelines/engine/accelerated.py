@@ -173,13 +173,15 @@ class Graph:
         self.rows = compiled.inputs[0].shape[0]
         self.requests = [compiled.create_infer_request() for _ in range(requests)]
         # each request's own input buffers, written in place: handing it new arrays at every call cost ~0.4 ms a
-        # step in OpenVINO's Python wrapping (the default run's 50 steps: ~15 ms of its ~750)
+        # step in OpenVINO's Python wrapping (~20 ms of the default run's ~750)
         self.inputs = [[tensor.data for tensor in request.input_tensors] for request in self.requests]
 
     def run(self, tensors: list[torch.Tensor]) -> torch.Tensor:
         """The noise predicted for `tensors` (each input, its rows; at most `rows` per request), in parts of `rows`
         rows, one request each, all at once; a part's missing rows are zeros (each row is computed alone)."""
         total = tensors[0].shape[0]
+        if total > self.rows * len(self.requests):  # `AcceleratedUNet.forward` picks a graph that holds them
+            raise ValueError(f"{total} rows do not fit {len(self.requests)} requests of {self.rows}.")
         starts = range(0, total, self.rows)
         for request, buffers, start in zip(self.requests, self.inputs, starts):
             for buffer, tensor in zip(buffers, tensors):

@@ -25,7 +25,7 @@ from diffusers.schedulers.scheduling_utils import SchedulerOutput
 
 # (schedule, order, step index) -> that step's coefficients; a schedule is a digest of its sigmas and algorithm. An
 # entry is a few one-value tensors (~1 kB); the table is emptied when it reaches `MAX_ENTRIES` (a model's runs at
-# every step count from 1 to 100 make 15,000).
+# every step count from 1 to 100 make 10,100 for one sampler).
 _tables: dict[tuple[bytes, int, int], tuple[torch.Tensor | None, ...]] = {}
 _tables_lock = threading.Lock()
 MAX_ENTRIES = 20_000
@@ -58,10 +58,17 @@ class MultistepScheduler(DPMSolverMultistepScheduler):
             return output
         return SolverOutput(prev_sample=output.prev_sample, pred_original_sample=self.model_outputs[-1])
 
-    def set_timesteps(self, *args: object, **kwargs: object) -> None:
-        super().set_timesteps(*args, **kwargs)
-        # the coefficients depend on the sigmas and on the algorithm (the SDE's differ), nothing else
-        schedule = self.sigmas.numpy().tobytes() + self.config.algorithm_type.encode()
+    def set_timesteps(
+        self,
+        num_inference_steps: int | None = None,
+        device: str | torch.device | None = None,
+        mu: float | None = None,
+        timesteps: list[int] | None = None,
+    ) -> None:
+        # diffusers' signature spelled out: pipelines look in it for `timesteps` (custom schedules)
+        super().set_timesteps(num_inference_steps, device, mu, timesteps)
+        # the coefficients depend on the algorithm (the SDE's differ) and the sigmas, nothing else
+        schedule = self.config.algorithm_type.encode() + b"|" + self.sigmas.numpy().tobytes()
         self._schedule = hashlib.blake2b(schedule, digest_size=16).digest()
 
     def tabled(self) -> bool:
