@@ -135,7 +135,6 @@ def lazy_session_state_init(original: Callable[..., None]) -> Callable[..., None
             block_ids,
         )
 
-    init.lazy = True
     return init
 
 
@@ -147,7 +146,6 @@ def lazy_update_config(original: Callable[..., None]) -> Callable[..., None]:
         else:
             original(session, block_id)
 
-    update_config.lazy = True
     return update_config
 
 
@@ -158,7 +156,6 @@ def lazy_update_value_in_config(original: Callable[..., None]) -> Callable[..., 
         if not (isinstance(configs, LazyConfigs) and configs.set_value(block_id, value)):
             original(session, block_id, value)
 
-    update_value_in_config.lazy = True
     return update_value_in_config
 
 
@@ -178,7 +175,6 @@ def lazy_set_item(original: Callable[..., None]) -> Callable[..., None]:
         session.blocks_config.blocks[block_id] = value
         configs.forget(block_id)
 
-    set_item.lazy = True
     return set_item
 
 
@@ -190,11 +186,14 @@ def install() -> None:
 
     gradio.blocks.inspect = types.SimpleNamespace(**{**vars(inspect), "signature": signature})
     session_state = gradio.state_holder.SessionState
-    if not getattr(session_state.__init__, "lazy", False):
-        session_state.__init__ = lazy_session_state_init(session_state.__init__)
-    if not getattr(session_state._update_config, "lazy", False):
-        session_state._update_config = lazy_update_config(session_state._update_config)
-    if not getattr(session_state.__setitem__, "lazy", False):
-        session_state.__setitem__ = lazy_set_item(session_state.__setitem__)
-    if not getattr(session_state._update_value_in_config, "lazy", False):
-        session_state._update_value_in_config = lazy_update_value_in_config(session_state._update_value_in_config)
+    for name, make_lazy in (
+        ("__init__", lazy_session_state_init),
+        ("_update_config", lazy_update_config),
+        ("__setitem__", lazy_set_item),
+        ("_update_value_in_config", lazy_update_value_in_config),
+    ):
+        method = getattr(session_state, name)
+        if not getattr(method, "lazy", False):  # once, however often `install` is called
+            lazy_method = make_lazy(method)
+            lazy_method.lazy = True
+            setattr(session_state, name, lazy_method)

@@ -67,21 +67,22 @@ class MultistepScheduler(DPMSolverMultistepScheduler):
     ) -> None:
         # diffusers' signature spelled out: pipelines look in it for `timesteps` (custom schedules)
         super().set_timesteps(num_inference_steps, device, mu, timesteps)
-        # the coefficients depend on the algorithm (the SDE's differ) and the sigmas, nothing else
-        schedule = self.config.algorithm_type.encode() + b"|" + self.sigmas.numpy().tobytes()
-        self._schedule = hashlib.blake2b(schedule, digest_size=16).digest()
-
-    def tabled(self) -> bool:
         config = self.config
-        return (
+        tabled = (
             config.algorithm_type in TABLED_ALGORITHMS
             and config.solver_type == "midpoint"
             and config.prediction_type in ("epsilon", "v_prediction")
             and config.variance_type not in ("learned", "learned_range")
             and not config.thresholding
             and not config.use_flow_sigmas
-            and getattr(self, "_schedule", None) is not None
         )
+        # the coefficients depend on the algorithm (the SDE's differ) and the sigmas, nothing else
+        schedule = config.algorithm_type.encode() + b"|" + self.sigmas.numpy().tobytes()
+        self._schedule = hashlib.blake2b(schedule, digest_size=16).digest() if tabled else None
+
+    def tabled(self) -> bool:
+        """Does this schedule's steps read the table (a configuration it holds, timesteps set)?"""
+        return getattr(self, "_schedule", None) is not None
 
     def coefficients(self, order: int) -> tuple[torch.Tensor | None, ...]:
         """This step's coefficients for an update of `order` (0: the model output's conversion to x̂0)."""
