@@ -3,6 +3,7 @@ and is it a clean shapes-world picture? At every strength, the trade-off curve (
 
     python -m train.evaluate_image_to_image                      # shapes-ddpm, 40 drawings: ~6 min on 2 busy cores
     python -m train.evaluate_image_to_image --drawings 48 --seeds 4 --plot docs/image-to-image-strength.png
+    python -m train.evaluate_image_to_image --drawings 80 --strengths 0.3 0.4 --repeats 5  # SDEdit's K rounds
 
 The drawings imitate a hand on the app's sketchpad (128 px, black, the palette's colours): one or two blobs, each
 scribbled in with a thick brush as back-and-forth strokes whose points wobble, over an outline that wobbles too,
@@ -109,14 +110,15 @@ def judged(image: np.ndarray, blobs: list[Blob]) -> tuple[int, str]:
     return kept, analysis.reason.split(":")[0]
 
 
-def runs(args: argparse.Namespace, inputs: list[Image.Image], strength: float) -> Iterator[list]:
-    """The frames of every run: `args.seeds` results of each input in order, seeds 0, 1, ... A pixel model's inputs go
-    in batches of up to `MAX_BATCH_SIZE` results (4x the images a second of one at a time, on 2 cores)."""
+def runs(args: argparse.Namespace, inputs: list[Image.Image], strength: float, first_seed: int = 0) -> Iterator[list]:
+    """The frames of every run: `args.seeds` results of each input in order, seeds first_seed, first_seed + 1, ... A
+    pixel model's inputs go in batches of up to `MAX_BATCH_SIZE` results (4x the images a second of one at a time, on
+    2 cores)."""
     settings = {"strength": strength, "scheduler": args.scheduler, "steps": args.steps}
     if strength == 0 or not image_to_image.is_pixel_model(args.model):  # strength 0: the inputs, no model call
         for index, image in enumerate(inputs):
             frames = image_to_image.generate_steps(
-                args.model, image, args.prompt, batch_size=args.seeds, seed=index * args.seeds, **settings
+                args.model, image, args.prompt, batch_size=args.seeds, seed=first_seed + index * args.seeds, **settings
             )
             yield list(frames)
         return
@@ -124,8 +126,23 @@ def runs(args: argparse.Namespace, inputs: list[Image.Image], strength: float) -
     for index in range(0, len(inputs), per_batch):
         images = inputs[index : index + per_batch]
         yield list(
-            image_to_image.pixel_frames(args.model, images, seed=index * args.seeds, batch_size=args.seeds, **settings)
+            image_to_image.pixel_frames(
+                args.model, images, seed=first_seed + index * args.seeds, batch_size=args.seeds, **settings
+            )
         )
+
+
+def finished(args: argparse.Namespace, inputs: list[Image.Image], strength: float) -> tuple[object, list[np.ndarray]]:
+    """The first frame of the first round and the results: `args.repeats` rounds of SDEdit, each round's results the
+    next round's inputs with new noise (Meng et al.'s Algorithm 1 with K = `args.repeats`)."""
+    first = None
+    for repeat in range(args.repeats):
+        results = []
+        for frames in runs(args, inputs, strength, first_seed=repeat * len(inputs) * args.seeds):
+            first = first or frames[0]
+            results.extend(frames[-1].predicted_original)
+        inputs = [Image.fromarray(result) for result in results]
+    return first, results
 
 
 def main() -> None:
@@ -137,8 +154,13 @@ def main() -> None:
     parser.add_argument("--drawings", type=int, default=40)
     parser.add_argument("--seeds", type=int, default=1, help="results per drawing")
     parser.add_argument("--strengths", type=float, nargs="+", default=STRENGTHS)
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="SDEdit rounds, each finishing the last one's result (with --seeds 1)"
+    )
     parser.add_argument("--plot", help="save the curve as a PNG here")
     args = parser.parse_args()
+    if args.repeats < 1 or (args.repeats > 1 and args.seeds != 1):
+        parser.error("--repeats must be at least 1, and more than 1 only with --seeds 1")
     started = time.perf_counter()
     rng = random.Random(0)
     drawings = [rough_drawing(rng) for _ in range(args.drawings)]
@@ -146,7 +168,7 @@ def main() -> None:
     blob_count = sum(len(blobs) for _, blobs in drawings)
     print(
         f"{args.model}, {args.scheduler}, {args.steps} steps: {args.drawings} drawings ({blob_count} blobs) x "
-        f"{args.seeds} seeds\n"
+        f"{args.seeds} seeds, {args.repeats} round(s) of SDEdit\n"
     )
     print(
         "| strength | starts at t | steps run | kept (every colour) | kept (per blob) | clean | kept and clean "
@@ -157,10 +179,7 @@ def main() -> None:
     for strength in args.strengths:
         kept_all = kept_blobs = clean = both = 0
         why_not = Counter()
-        first, results = None, []
-        for frames in runs(args, inputs, strength):
-            first = first or frames[0]
-            results.extend(frames[-1].predicted_original)
+        first, results = finished(args, inputs, strength)
         for result, (_, blobs) in zip(
             results, [drawing for drawing in drawings for _ in range(args.seeds)], strict=True
         ):
