@@ -13,13 +13,8 @@ import gradio as gr
 
 from pipelines import defaults
 from pipelines.engine import catalogue
-from pipelines.keepsakes.png_info import (
-    MAX_PARAMETERS_CHARACTERS,
-    parse_parameters,
-    read_parameters,
-    restored_parameters,
-    settings_for_tab,
-)
+from pipelines.keepsakes.a1111_text import MAX_PARAMETERS_CHARACTERS, parse_parameters
+from pipelines.keepsakes.png_info import read_parameters, restored_parameters, settings_for_tab
 from ui.components import checked
 
 TITLE, ID = "PNG info", "png-info"

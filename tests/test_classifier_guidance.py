@@ -15,7 +15,8 @@ from PIL import Image
 from pipelines import classifier_guidance, unconditional
 from pipelines.classifier_guidance import comparison, generate_steps, guided_output, previous_alphas
 from pipelines.engine import torch_thread
-from pipelines.keepsakes.png_info import parameters_text, parse_parameters, read_parameters, settings_for_tab
+from pipelines.keepsakes.a1111_text import parse_parameters
+from pipelines.keepsakes.png_info import parameters_text, read_parameters, settings_for_tab
 from pipelines.models.noisy_classifier import ClassifierConfig, NoisyClassifier, load_classifier, save_classifier
 from train.shapes import COLOURS, SHAPES
 

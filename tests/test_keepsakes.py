@@ -12,7 +12,8 @@ from PIL import Image
 
 from pipelines.engine.frames import Frame, image_grid
 from pipelines.keepsakes import files as keepsakes
-from pipelines.keepsakes.png_info import parse_parameters, read_parameters, settings_for_tab
+from pipelines.keepsakes.a1111_text import parse_parameters
+from pipelines.keepsakes.png_info import read_parameters, settings_for_tab
 
 SETTINGS = {"model": "shapes-ddpm", "scheduler": "DDIM", "steps": 5, "seed": 11, "batch_size": 4}
 

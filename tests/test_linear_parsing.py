@@ -15,7 +15,7 @@ import pytest
 
 from pipelines import grids
 from pipelines.engine import limits
-from pipelines.keepsakes.png_info import parameter_pairs, parse_parameters
+from pipelines.keepsakes.a1111_text import parameter_pairs, parse_parameters
 
 # A1111's `re_param_code` (modules/infotext_utils.py): the reference for what is found, quadratic on some lines.
 A1111_PARAMETER = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')

@@ -10,12 +10,12 @@ import pytest
 from PIL import ExifTags, Image
 from PIL.PngImagePlugin import PngInfo
 
+from pipelines.keepsakes.a1111_text import parse_parameters
 from pipelines.keepsakes.png_info import (
     PARAMETER_NAMES,
     PARAMETERS_KEY,
     TAB_SETTINGS,
     parameters_text,
-    parse_parameters,
     png_with_parameters,
     read_parameters,
     restored_parameters,

@@ -34,6 +34,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from pipelines import image_to_image
+from pipelines.engine.frames import Frame, LatentFrame
 from pipelines.unconditional import MAX_BATCH_SIZE
 from train.judge import analyse
 from train.shapes import COLOURS, IMAGE_SIZE
@@ -132,7 +133,9 @@ def runs(args: argparse.Namespace, inputs: list[Image.Image], strength: float, f
         )
 
 
-def finished(args: argparse.Namespace, inputs: list[Image.Image], strength: float) -> tuple[object, list[np.ndarray]]:
+def finished(
+    args: argparse.Namespace, inputs: list[Image.Image], strength: float
+) -> tuple[Frame | LatentFrame, list[np.ndarray]]:
     """The first frame of the first round and the results: `args.repeats` rounds of SDEdit, each round's results the
     next round's inputs with new noise (Meng et al.'s Algorithm 1 with K = `args.repeats`)."""
     first = None
